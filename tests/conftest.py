@@ -1,0 +1,141 @@
+"""Fixtures in flaskr's style: an app, a client, a helper to enter a token.
+
+AIRisk is faked at the HTTP layer: ``responses`` for unit tests, the real demo
+API on a loopback port for end-to-end tests. Nothing here patches our own code.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+import responses
+from flask import Flask
+from flask.testing import FlaskClient
+
+from webapp import create_app
+from webapp.demo_api import create_demo_app
+from webapp.demo_api.server import DemoServer
+
+BASE = "https://airisk.test"
+#: The fixed "now" of the demo data in tests, so dates are reproducible.
+DEMO_NOW = datetime(2026, 11, 28, 15, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the developer's AIRISK_*/FLASK_*/SESSION_* variables out of tests."""
+    for name in list(os.environ):
+        if name.startswith(("AIRISK_", "FLASK_", "SESSION_")) or name in {
+            "SECRET_KEY",
+            "SECRET_KEY_FALLBACKS",
+            "TRUSTED_HOSTS",
+        }:
+            monkeypatch.delenv(name)
+
+
+def make_app(tmp_path: Any, **overrides: Any) -> Flask:
+    """Create a test app whose session store lives under ``tmp_path``."""
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-key-0123456789abcdef",
+        "SESSION_DIR": str(tmp_path / "sessions"),
+        "AIRISK_BASE_URL": BASE,
+        "AIRISK_RETRIES": 0,
+    }
+    config.update(overrides)
+    return create_app(config)
+
+
+@pytest.fixture
+def app(tmp_path: Any) -> Flask:
+    return make_app(tmp_path)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def upstream() -> Iterator[responses.RequestsMock]:
+    """Fake AIRisk at the HTTP layer; any unexpected call fails the test."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+def csrf_token(client: FlaskClient, path: str = "/token") -> str:
+    """Load ``path`` and return the CSRF token of its form."""
+    page = client.get(path).get_data(as_text=True)
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page) or re.search(
+        r'value="([^"]+)"[^>]*name="csrf_token"', page
+    )
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def enter_token(client: FlaskClient, token: str, next_path: str = "") -> Any:
+    """Submit the token form like a browser does; return the response."""
+    form_page = "/token" + (f"?next={next_path}" if next_path else "")
+    data = {"csrf_token": csrf_token(client, form_page), "token": token}
+    if next_path:
+        data["next"] = next_path
+    return client.post("/token", data=data)
+
+
+class Page(HTMLParser):
+    """A tiny DOM summary for assertions on what a user sees."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.elements: list[tuple[str, dict[str, str | None]]] = []
+        self.text_parts: list[str] = []
+        self._skip = 0
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements.append((tag, dict(attrs)))
+        if tag in {"script", "style"}:
+            self._skip += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in {"script", "style"} and self._skip:
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.text_parts.append(data)
+
+    @property
+    def text(self) -> str:
+        """Return the visible text with whitespace collapsed."""
+        return " ".join(" ".join(self.text_parts).split())
+
+    def find_all(self, tag: str, **attrs: str) -> list[dict[str, str | None]]:
+        """Return the attributes of every ``tag`` element matching ``attrs``."""
+        return [
+            a
+            for t, a in self.elements
+            if t == tag and all(a.get(k.rstrip("_")) == v for k, v in attrs.items())
+        ]
+
+    def ids(self) -> list[str]:
+        """Return every element id on the page, in order."""
+        return [a["id"] for _, a in self.elements if a.get("id")]
+
+
+def page(response: Any) -> Page:
+    """Parse a response body."""
+    return Page(response.get_data(as_text=True))
+
+
+@pytest.fixture(scope="session")
+def demo_api() -> Iterator[DemoServer]:
+    """The real demo AIRisk API on a free loopback port."""
+    with DemoServer(create_demo_app(now=DEMO_NOW)) as server:
+        yield server

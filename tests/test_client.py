@@ -1,0 +1,382 @@
+"""The AIRisk client against a fake AIRisk at the HTTP layer (``responses``)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import requests
+import responses
+from responses import matchers
+
+from webapp.airisk import (
+    AIRiskClient,
+    BadResponse,
+    BearerAuth,
+    ClientSettings,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    TokenRejected,
+    Unavailable,
+    UpstreamTimeout,
+)
+
+BASE = "https://airisk.test"
+TOKEN = "tok-abcdef-0123456789"
+
+
+@pytest.fixture
+def api() -> AIRiskClient:
+    return AIRiskClient(ClientSettings(base_url=BASE + "/", retries=0))
+
+
+def summary(**fields: Any) -> dict[str, Any]:
+    item = {
+        "id": "c1",
+        "userID": "u1",
+        "botID": "a1",
+        "title": "Expense policy",
+        "promptTokens": 10,
+        "completionTokens": 20,
+        "totalTokens": 30,
+        "hasFlag": False,
+        "hasMore": False,
+        "removedFromHistory": False,
+        "messages": [],
+        "metaData": ["finance"],
+        "functionCalls": [],
+        "currentCost": 0.5,
+        "companyId": "co",
+        "lastUpdated": "2026-11-28T10:00:00.1234567",
+        "createdDate": "2026-11-27T09:00:00Z",
+    }
+    item.update(fields)
+    return item
+
+
+def test_list_conversations_sends_exact_url_and_headers(
+    api: AIRiskClient, upstream: responses.RequestsMock
+) -> None:
+    upstream.get(
+        BASE + "/api/Chat/GetConversations",
+        json=[summary()],
+        match=[
+            matchers.query_param_matcher(
+                {
+                    "results": "50",
+                    "skip": "100",
+                    "metadatasearch": "pii",
+                    "agentid": "a1",
+                }
+            ),
+            matchers.header_matcher(
+                {"Authorization": f"Bearer {TOKEN}", "Accept": "application/json"}
+            ),
+        ],
+    )
+    rows = api.list_conversations(
+        TOKEN, results=50, skip=100, search="pii", agent_id="a1"
+    )
+    assert [row.id for row in rows] == ["c1"]
+    row = rows[0]
+    assert row.title == "Expense policy"
+    assert row.agent_id == "a1" and row.user_id == "u1"
+    assert row.total_tokens == 30 and row.cost == 0.5
+    assert row.updated == datetime(2026, 11, 28, 10, 0, 0, 123456, tzinfo=UTC)
+    assert row.created == datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+    assert row.metadata == ("finance",)
+
+
+def test_defaults_match_the_contract(
+    api: AIRiskClient, upstream: responses.RequestsMock
+) -> None:
+    upstream.get(
+        BASE + "/api/Chat/GetConversations",
+        json=[],
+        match=[
+            matchers.query_param_matcher(
+                {"results": "20", "skip": "0", "metadatasearch": ""}
+            )
+        ],
+    )
+    assert api.list_conversations(TOKEN) == []
+
+
+def test_get_conversation_encodes_id_and_parses_messages(
+    api: AIRiskClient, upstream: responses.RequestsMock
+) -> None:
+    body = summary(
+        id="abc-123",
+        messages=[
+            {"id": "m1", "messageType": "System", "text": "You are helpful"},
+            {
+                "id": "m2",
+                "messageType": "User",
+                "text": "Hi",
+                "fileName": "a.pdf",
+                "fileURL": "https://files/a.pdf",
+            },
+            {
+                "id": "m3",
+                "messageType": "AI",
+                "text": "See 【4:0†source】",
+                "feedback": "Like",
+                "citations": [{"id": "c", "title": "Policy", "url": "https://x"}],
+            },
+            "not a message",
+            {"messageType": "AI", "text": "no id"},
+        ],
+    )
+    upstream.get(BASE + "/api/Chat/GetConversation/abc-123", json=body)
+    conversation = api.get_conversation(TOKEN, "abc-123")
+    kinds = [(m.id, m.kind) for m in conversation.messages]
+    assert kinds == [("m1", "system"), ("m2", "user"), ("m3", "ai"), ("n3", "ai")]
+    assert conversation.messages[1].file_name == "a.pdf"
+    assert conversation.messages[2].feedback == "Like"
+    assert conversation.messages[2].citations[0].title == "Policy"
+
+
+def test_list_agents_is_cached_per_token(
+    api: AIRiskClient, upstream: responses.RequestsMock
+) -> None:
+    call = upstream.get(
+        BASE + "/api/Chat/ListAgents",
+        json=[{"id": "a1", "name": "Finance bot", "description": None}, {"x": 1}],
+    )
+    assert [a.name for a in api.list_agents(TOKEN)] == ["Finance bot"]
+    assert api.list_agents(TOKEN)[0].description == ""
+    assert call.call_count == 1
+    api.list_agents("another-token-xyz")
+    assert call.call_count == 2, "a cache entry is never shared between tokens"
+    api.forget(TOKEN)
+    api.list_agents(TOKEN)
+    assert call.call_count == 3, "sign-out drops the token's cache"
+
+
+@pytest.mark.parametrize(
+    "bad_id",
+    [
+        "../Users/ListUsers",
+        "..",
+        "a/b",
+        "a%2Fb",
+        "a?b=1",
+        "a#b",
+        "a\r\nX-Injected: 1",
+        "x" * 129,
+        "\u0430bc",  # Cyrillic a
+        "",
+        "a.b",
+    ],
+)
+def test_bad_conversation_ids_never_reach_airisk(
+    api: AIRiskClient, upstream: responses.RequestsMock, bad_id: str
+) -> None:
+    with pytest.raises(NotFound):
+        api.get_conversation(TOKEN, bad_id)
+    assert len(upstream.calls) == 0
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (401, TokenRejected),
+        (403, Forbidden),
+        (404, NotFound),
+        (429, RateLimited),
+        (500, BadResponse),
+        (502, BadResponse),
+        (503, Unavailable),
+        (504, UpstreamTimeout),
+        (400, BadResponse),
+        (302, BadResponse),
+    ],
+)
+def test_status_codes_map_to_typed_errors(
+    api: AIRiskClient, upstream: responses.RequestsMock, status: int, error: type
+) -> None:
+    upstream.get(
+        BASE + "/api/Chat/ListAgents",
+        status=status,
+        headers={"Location": "https://elsewhere.test/"} if status == 302 else {},
+        json={"type": "about:blank", "title": "x", "status": status},
+    )
+    with pytest.raises(error) as raised:
+        api.list_agents(TOKEN)
+    assert TOKEN not in str(raised.value)
+    assert len(upstream.calls) == 1, "redirects are not followed"
+
+
+def test_rate_limit_keeps_retry_after(
+    api: AIRiskClient, upstream: responses.RequestsMock
+) -> None:
+    upstream.get(
+        BASE + "/api/Chat/ListAgents", status=429, headers={"Retry-After": "30"}
+    )
+    with pytest.raises(RateLimited) as raised:
+        api.list_agents(TOKEN)
+    assert raised.value.retry_after == 30
+
+
+@pytest.mark.parametrize(
+    ("exception", "error"),
+    [
+        (requests.ConnectionError("refused"), Unavailable),
+        (requests.ConnectTimeout("slow"), UpstreamTimeout),
+        (requests.ReadTimeout("slow"), UpstreamTimeout),
+    ],
+)
+def test_network_failures_map_to_typed_errors(
+    api: AIRiskClient,
+    upstream: responses.RequestsMock,
+    exception: Exception,
+    error: type,
+) -> None:
+    upstream.get(BASE + "/api/Chat/ListAgents", body=exception)
+    with pytest.raises(error):
+        api.list_agents(TOKEN)
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ("<html><body>Sign in</body></html>", "text/html"),
+        ('[{"id": "c1"', "application/json"),
+        ('{"id": "c1"}', "application/json"),  # an object where a list belongs
+        ("", "application/json"),
+        ("[" * 100_000, "application/json"),
+    ],
+)
+def test_unusable_bodies_are_bad_responses(
+    api: AIRiskClient, upstream: responses.RequestsMock, body: str, content_type: str
+) -> None:
+    upstream.get(
+        BASE + "/api/Chat/GetConversations", body=body, content_type=content_type
+    )
+    with pytest.raises(BadResponse):
+        api.list_conversations(TOKEN)
+
+
+def test_conversation_must_be_an_object(
+    api: AIRiskClient, upstream: responses.RequestsMock
+) -> None:
+    upstream.get(BASE + "/api/Chat/GetConversation/c1", json=[summary()])
+    with pytest.raises(BadResponse):
+        api.get_conversation(TOKEN, "c1")
+
+
+def test_body_over_the_size_cap_is_refused(upstream: responses.RequestsMock) -> None:
+    api = AIRiskClient(ClientSettings(base_url=BASE, retries=0, max_bytes=1000))
+    upstream.get(BASE + "/api/Chat/ListAgents", json=[{"id": "a", "name": "x" * 2000}])
+    with pytest.raises(BadResponse):
+        api.list_agents(TOKEN)
+
+
+def test_gzip_body_is_capped_after_decoding(upstream: responses.RequestsMock) -> None:
+    api = AIRiskClient(ClientSettings(base_url=BASE, retries=0, max_bytes=10_000))
+    bomb = gzip.compress(b"[" + b" " * 5_000_000 + b"]")
+    upstream.get(
+        BASE + "/api/Chat/ListAgents",
+        body=bomb,
+        headers={"Content-Encoding": "gzip"},
+        content_type="application/json",
+    )
+    with pytest.raises(BadResponse):
+        api.list_agents(TOKEN)
+
+
+def test_lenient_parsing_of_odd_payloads(
+    api: AIRiskClient, upstream: responses.RequestsMock
+) -> None:
+    odd = [
+        summary(
+            id="c1",
+            title=None,
+            totalTokens=None,
+            promptTokens="12",
+            currentCost={"totalCost": 0.25, "promptCost": 0.1},
+            hasFlag=None,
+            metaData=None,
+            lastUpdated="2026-11-28T10:00:00+02:00",
+            createdDate="not a date",
+            unknownField={"nested": True},
+        ),
+        summary(id="c2", currentCost=None, messages=None, functionCalls=None),
+        summary(id="c3", currentCost="0.75", totalTokens=12.0, hasFlag="yes"),
+        {"title": "no id is skipped"},
+        42,
+    ]
+    upstream.get(BASE + "/api/Chat/GetConversations", json=odd)
+    c1, c2, c3 = api.list_conversations(TOKEN)
+    assert c1.title == "" and c1.total_tokens is None and c1.prompt_tokens == 12
+    assert c1.cost == 0.25 and c1.flagged is None and c1.metadata == ()
+    assert c1.updated == datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+    assert c1.created is None
+    assert c2.cost is None
+    assert c3.cost == 0.75 and c3.total_tokens == 12 and c3.flagged is None
+
+
+def test_nan_and_lone_surrogates_do_not_leak_through(
+    api: AIRiskClient, upstream: responses.RequestsMock
+) -> None:
+    upstream.get(
+        BASE + "/api/Chat/GetConversations",
+        body='[{"id": "c1", "title": "bad \\ud800 text", "currentCost": NaN,'
+        ' "totalTokens": Infinity}]',
+        content_type="application/json",
+    )
+    (row,) = api.list_conversations(TOKEN)
+    assert row.title == "bad \ufffd text"
+    row.title.encode("utf-8")
+    assert row.cost is None and row.total_tokens is None
+
+
+def test_bearer_auth_repr_hides_the_token() -> None:
+    auth = BearerAuth(TOKEN)
+    assert TOKEN not in repr(auth)
+    request = requests.Request("GET", BASE, auth=auth).prepare()
+    assert request.headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+def test_sessions_ignore_environment_proxies_and_netrc(
+    api: AIRiskClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("machine airisk.test login stolen password stolen\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
+    with responses.RequestsMock() as mock:
+        mock.get(BASE + "/api/Chat/ListAgents", json=[])
+        api.list_agents(TOKEN)
+        sent = mock.calls[0].request
+    assert sent.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert api._session().trust_env is False
+
+
+def test_retry_policy_is_get_only_and_ignores_retry_after() -> None:
+    api = AIRiskClient(ClientSettings(base_url=BASE, retries=2))
+    retry = api._session().get_adapter(BASE).max_retries
+    assert retry.allowed_methods == frozenset({"GET"})
+    assert retry.respect_retry_after_header is False
+    assert retry.read == 0 and retry.total == 2
+    assert 429 not in retry.status_forcelist
+
+
+def test_check_token_asks_for_a_single_row(
+    api: AIRiskClient, upstream: responses.RequestsMock
+) -> None:
+    upstream.get(
+        BASE + "/api/Chat/GetConversations",
+        json=[],
+        match=[
+            matchers.query_param_matcher(
+                {"results": "1", "skip": "0", "metadatasearch": ""}
+            )
+        ],
+    )
+    api.check_token(TOKEN)
+    assert json.loads("[]") == []

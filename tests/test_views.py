@@ -1,0 +1,472 @@
+"""The list and conversation pages through the Flask test client."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+import responses
+from conftest import BASE, enter_token, page
+from flask.testing import FlaskClient
+from responses import matchers
+
+TOKEN = "alice-token-0123456789abcdef"
+LIST_URL = BASE + "/api/Chat/GetConversations"
+AGENTS_URL = BASE + "/api/Chat/ListAgents"
+AGENTS = [
+    {"id": "a1", "name": "Finance Copilot", "description": "Expenses"},
+    {"id": "a2", "name": "Legal Helper", "description": None},
+]
+
+
+def summary(n: int, **fields: Any) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "id": f"conv-{n}",
+        "userID": "user-1",
+        "botID": "a1",
+        "title": f"Conversation {n}",
+        "totalTokens": 1200 + n,
+        "promptTokens": 1000,
+        "completionTokens": 200 + n,
+        "currentCost": 0.0123,
+        "hasFlag": False,
+        "metaData": ["finance"],
+        "messages": [],
+        "lastUpdated": "2026-11-28T10:00:00",
+        "createdDate": "2026-11-28T09:00:00",
+    }
+    item.update(fields)
+    return item
+
+
+@pytest.fixture
+def signed_in(client: FlaskClient, upstream: responses.RequestsMock) -> FlaskClient:
+    """A client with a token entered; the check call is consumed."""
+    check = upstream.get(
+        LIST_URL,
+        json=[],
+        match=[
+            matchers.query_param_matcher(
+                {"results": "1", "skip": "0", "metadatasearch": ""}
+            )
+        ],
+    )
+    upstream.get(AGENTS_URL, json=AGENTS)
+    enter_token(client, TOKEN)
+    upstream.remove(check)
+    return client
+
+
+def conversation(**fields: Any) -> dict[str, Any]:
+    body = summary(
+        1,
+        id="conv-1",
+        title="Vendor NDA review",
+        hasFlag=True,
+        messages=[
+            {"id": "m-sys", "messageType": "System", "text": "You are a legal helper."},
+            {
+                "id": "m-1",
+                "messageType": "User",
+                "text": "Please review <b>this</b> clause",
+                "fileName": "nda.docx",
+                "fileURL": "https://files.example/nda.docx",
+            },
+            {
+                "id": "m-2",
+                "messageType": "AI",
+                "text": "**Summary**\n\n- point one【4:0†source】\n\n"
+                "```python\nprint(1)\n```",
+                "feedback": "Like",
+                "citations": [
+                    {
+                        "id": "c1",
+                        "title": "NDA policy",
+                        "url": "https://policies.example/nda",
+                    }
+                ],
+            },
+            {
+                "id": "m-3",
+                "messageType": "User",
+                "text": "And this file?",
+                "fileName": "notes.txt",
+                "fileURL": "javascript:alert(1)",
+            },
+            {"id": "m-4", "messageType": "AI", "text": "No.", "feedback": "Dislike"},
+        ],
+    )
+    body.update(fields)
+    return body
+
+
+# -- the list ---------------------------------------------------------------
+
+
+def test_list_shows_rows_with_agent_names_and_facts(
+    signed_in: FlaskClient, upstream: responses.RequestsMock
+) -> None:
+    rows = [
+        summary(1, title="Expense policy question", hasFlag=True),
+        summary(2, botID="a2", currentCost={"totalCost": 1.5}, totalTokens=98765),
+        summary(3, botID="zz", title=""),
+    ]
+    upstream.get(LIST_URL, json=rows)
+    response = signed_in.get("/conversations")
+    assert response.status_code == 200
+    doc = page(response)
+    assert "Expense policy question" in doc.text
+    assert "Finance Copilot" in doc.text and "Legal Helper" in doc.text
+    assert "Unknown agent" in doc.text and "(untitled)" in doc.text
+    assert "98,765" in doc.text and "$1.50" in doc.text and "$0.0123" in doc.text
+    assert "2026-11-28 10:00 UTC" in doc.text
+    assert doc.text.count("Flagged") == 1
+    links = [
+        a["href"] for a in doc.find_all("a") if "/conversations/" in (a["href"] or "")
+    ]
+    assert links == [
+        "/conversations/conv-1",
+        "/conversations/conv-2",
+        "/conversations/conv-3",
+    ]
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_filters_and_paging_go_to_the_api_and_stay_in_links(
+    signed_in: FlaskClient, upstream: responses.RequestsMock
+) -> None:
+    upstream.get(
+        LIST_URL,
+        json=[summary(n) for n in range(50)],
+        match=[
+            matchers.query_param_matcher(
+                {
+                    "results": "50",
+                    "skip": "100",
+                    "metadatasearch": "pii",
+                    "agentid": "a2",
+                }
+            )
+        ],
+    )
+    response = signed_in.get("/conversations?page=3&size=50&agent=a2&q=pii")
+    assert response.status_code == 200
+    doc = page(response)
+    (older,) = doc.find_all("a", rel="next")
+    (newer,) = doc.find_all("a", rel="prev")
+    assert parse_qs(urlsplit(older["href"]).query) == {
+        "page": ["4"],
+        "size": ["50"],
+        "agent": ["a2"],
+        "q": ["pii"],
+    }
+    assert parse_qs(urlsplit(newer["href"]).query)["page"] == ["2"]
+    (selected,) = [
+        o for o in doc.find_all("option") if "selected" in o and o.get("value") == "a2"
+    ]
+    assert selected
+    (search,) = doc.find_all("input", name="q")
+    assert search["value"] == "pii"
+
+
+def test_no_next_page_when_the_page_is_short(
+    signed_in: FlaskClient, upstream: responses.RequestsMock
+) -> None:
+    upstream.get(LIST_URL, json=[summary(n) for n in range(19)])
+    doc = page(signed_in.get("/conversations"))
+    assert doc.find_all("a", rel="next") == []
+    assert doc.find_all("a", rel="prev") == []
+
+
+def test_a_full_page_offers_the_next_page(
+    signed_in: FlaskClient, upstream: responses.RequestsMock
+) -> None:
+    upstream.get(LIST_URL, json=[summary(n) for n in range(20)])
+    doc = page(signed_in.get("/conversations"))
+    (older,) = doc.find_all("a", rel="next")
+    assert older["href"] == "/conversations?page=2"
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("page=abc&size=37", {"results": "20", "skip": "0"}),
+        ("page=-4&size=100", {"results": "100", "skip": "0"}),
+        ("page=99999999999", {"results": "20", "skip": str(9999 * 20)}),
+        ("agent=../x", {"results": "20", "skip": "0"}),
+    ],
+)
+def test_bad_list_parameters_fall_back_quietly(
+    signed_in: FlaskClient, upstream: responses.RequestsMock, query: str, expected: dict
+) -> None:
+    upstream.get(
+        LIST_URL,
+        json=[],
+        match=[matchers.query_param_matcher({**expected, "metadatasearch": ""})],
+    )
+    assert signed_in.get("/conversations?" + query).status_code == 200
+
+
+def test_empty_page_beyond_the_end_links_back(
+    signed_in: FlaskClient, upstream: responses.RequestsMock
+) -> None:
+    upstream.get(LIST_URL, json=[])
+    doc = page(signed_in.get("/conversations?page=7"))
+    assert "There are no conversations on page 7" in doc.text
+    assert doc.find_all("a", href="/conversations")
+
+
+def test_agents_are_fetched_once_for_many_pages(
+    signed_in: FlaskClient, upstream: responses.RequestsMock
+) -> None:
+    upstream.get(LIST_URL, json=[summary(1)])
+    for _ in range(3):
+        signed_in.get("/conversations")
+    agent_calls = [c for c in upstream.calls if "ListAgents" in c.request.url]
+    assert len(agent_calls) == 1
+
+
+# -- one conversation --------------------------------------------------------
+
+
+def test_conversation_page_shows_facts_and_messages(
+    signed_in: FlaskClient, upstream: responses.RequestsMock
+) -> None:
+    upstream.get(BASE + "/api/Chat/GetConversation/conv-1", json=conversation())
+    response = signed_in.get("/conversations/conv-1")
+    assert response.status_code == 200
+    doc = page(response)
+    for text in (
+        "Vendor NDA review",
+        "Finance Copilot",
+        "user-1",
+        "1,201",
+        "$0.0123",
+        "Flagged by AIRisk",
+        "2026-11-28 09:00 UTC",
+    ):
+        assert text in doc.text
+    ids = [i for i in doc.ids() if i.startswith("m-")]
+    assert ids == ["m-m-1", "m-m-2", "m-m-3", "m-m-4"], "system message hidden"
+    assert "1 system message hidden" in doc.text
+    classes = [
+        a["class"] for a in doc.find_all("li") if (a.get("id") or "").startswith("m-")
+    ]
+    assert classes == ["message user", "message ai", "message user", "message ai"]
+    assert "Liked" in doc.text and "Disliked" in doc.text
+
+
+def test_ai_text_is_markdown_and_user_text_is_escaped(
+    signed_in: FlaskClient, upstream: responses.RequestsMock
+) -> None:
+    upstream.get(BASE + "/api/Chat/GetConversation/conv-1", json=conversation())
+    body = signed_in.get("/conversations/conv-1").get_data(as_text=True)
+    assert "<strong>Summary</strong>" in body
+    assert '<code class="language-python">' in body
+    assert "Please review &lt;b&gt;this&lt;/b&gt; clause" in body
+
+
+def test_citation_markers_link_to_the_message_citations(
+    signed_in: FlaskClient, upstream: responses.RequestsMock
+) -> None:
+    upstream.get(BASE + "/api/Chat/GetConversation/conv-1", json=conversation())
+    doc = page(signed_in.get("/conversations/conv-1"))
+    refs = [a["href"] for a in doc.find_all("a") if (a["href"] or "").startswith("#c")]
+    assert refs == ["#c1-1"]
+    assert "c1-1" in doc.ids()
+    (source,) = doc.find_all("a", href="https://policies.example/nda")
+    assert source["rel"] == "noopener noreferrer nofollow"
+    assert "【4:0†source】" not in doc.text
+
+
+def test_attachments_link_only_to_https(
+    signed_in: FlaskClient, upstream: responses.RequestsMock
+) -> None:
+    upstream.get(BASE + "/api/Chat/GetConversation/conv-1", json=conversation())
+    doc = page(signed_in.get("/conversations/conv-1"))
+    assert doc.find_all("a", href="https://files.example/nda.docx")
+    assert "notes.txt" in doc.text
+    assert not [a for a in doc.find_all("a") if "javascript" in (a["href"] or "")]
+
+
+def test_system_toggle_shows_system_messages(
+    signed_in: FlaskClient, upstream: responses.RequestsMock
+) -> None:
+    upstream.get(BASE + "/api/Chat/GetConversation/conv-1", json=conversation())
+    plain = page(signed_in.get("/conversations/conv-1"))
+    (toggle,) = [a for a in plain.find_all("a") if "system=1" in (a["href"] or "")]
+    doc = page(signed_in.get(toggle["href"] or ""))
+    assert "m-m-sys" in doc.ids()
+    assert "You are a legal helper." in doc.text
+    assert doc.find_all("a", href="/conversations/conv-1")
+
+
+def test_every_message_has_a_permalink(
+    signed_in: FlaskClient, upstream: responses.RequestsMock
+) -> None:
+    upstream.get(BASE + "/api/Chat/GetConversation/conv-1", json=conversation())
+    doc = page(signed_in.get("/conversations/conv-1"))
+    links = [a["href"] for a in doc.find_all("a") if "data-copy-link" in a]
+    assert links == [f"/conversations/conv-1#m-m-{n}" for n in range(1, 5)]
+
+
+def test_conversation_without_messages(
+    signed_in: FlaskClient, upstream: responses.RequestsMock
+) -> None:
+    upstream.get(
+        BASE + "/api/Chat/GetConversation/conv-1", json=summary(1, messages=None)
+    )
+    doc = page(signed_in.get("/conversations/conv-1"))
+    assert "This conversation has no messages to show." in doc.text
+
+
+# -- failures ----------------------------------------------------------------
+
+
+def test_401_drops_the_token_and_comes_back_after_a_new_one(
+    signed_in: FlaskClient, upstream: responses.RequestsMock
+) -> None:
+    target = "/conversations/conv-1?system=1"
+    upstream.get(BASE + "/api/Chat/GetConversation/conv-1", status=401)
+    response = signed_in.get(target)
+    location = urlsplit(response.headers["Location"])
+    assert location.path == "/token"
+    query = parse_qs(location.query)
+    assert query == {"next": [target], "reason": ["expired"]}
+    # The token is gone from the session: the next page asks for one too.
+    assert (
+        urlsplit(signed_in.get("/conversations").headers["Location"]).path == "/token"
+    )
+    notice = page(signed_in.get(response.headers["Location"]))
+    assert "AIRisk no longer accepts your access token" in notice.text
+    upstream.replace(
+        responses.GET, BASE + "/api/Chat/GetConversation/conv-1", json=conversation()
+    )
+    upstream.get(LIST_URL, json=[])
+    answer = enter_token(signed_in, "new-token-abcdefghijkl", next_path=target)
+    assert answer.headers["Location"] == target
+    assert signed_in.get(target).status_code == 200
+
+
+def test_401_answers_json_requests_with_401(
+    signed_in: FlaskClient, upstream: responses.RequestsMock
+) -> None:
+    upstream.get(LIST_URL, status=401)
+    response = signed_in.get("/conversations", headers={"Accept": "application/json"})
+    assert response.status_code == 401
+    assert response.get_json()["error"]["status"] == 401
+
+
+def test_403_keeps_the_token(
+    signed_in: FlaskClient, upstream: responses.RequestsMock
+) -> None:
+    upstream.get(BASE + "/api/Chat/GetConversation/conv-1", status=403)
+    response = signed_in.get("/conversations/conv-1")
+    assert response.status_code == 403
+    assert "does not allow it to see this" in page(response).text
+    upstream.get(LIST_URL, json=[])
+    assert signed_in.get("/conversations").status_code == 200
+
+
+def test_unknown_conversation_is_a_404_page(
+    signed_in: FlaskClient, upstream: responses.RequestsMock
+) -> None:
+    upstream.get(BASE + "/api/Chat/GetConversation/nope", status=404)
+    response = signed_in.get("/conversations/nope")
+    assert response.status_code == 404
+    assert "Conversation not found" in page(response).text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/conversations/..%2FUsers%2FListUsers",
+        "/conversations/a%2Fb",
+        "/conversations/%2E%2E",
+        "/conversations/a%3Fb",
+        "/conversations/a%23b",
+        "/conversations/a%0D%0AX:1",
+        "/conversations/" + "x" * 500,
+        "/conversations/%D0%B0bc",
+        "/conversations/a.b",
+    ],
+)
+def test_bad_ids_are_404_with_no_upstream_call(
+    signed_in: FlaskClient, upstream: responses.RequestsMock, path: str
+) -> None:
+    before = len(upstream.calls)
+    response = signed_in.get(path)
+    assert response.status_code == 404
+    assert len(upstream.calls) == before
+
+
+@pytest.mark.parametrize(
+    ("reply", "status", "words"),
+    [
+        ({"status": 500}, 502, "could not use"),
+        ({"status": 502}, 502, "could not use"),
+        ({"status": 503}, 503, "could not reach"),
+        ({"status": 504}, 504, "did not answer in time"),
+        ({"status": 429, "headers": {"Retry-After": "120"}}, 429, "slow down"),
+        ({"body": requests.ConnectionError("refused")}, 503, "could not reach"),
+        ({"body": requests.ReadTimeout("slow")}, 504, "did not answer in time"),
+        (
+            {"body": "<html>login</html>", "content_type": "text/html"},
+            502,
+            "could not use",
+        ),
+        ({"json": {"not": "a list"}}, 502, "could not use"),
+    ],
+)
+def test_upstream_failures_are_friendly_pages(
+    signed_in: FlaskClient,
+    upstream: responses.RequestsMock,
+    reply: dict[str, Any],
+    status: int,
+    words: str,
+) -> None:
+    upstream.get(LIST_URL, **reply)
+    response = signed_in.get("/conversations")
+    assert response.status_code == status
+    doc = page(response)
+    assert words in doc.text
+    assert "Traceback" not in response.get_data(as_text=True)
+    assert doc.find_all("a", href="/conversations"), "a way to try again"
+    if status == 429:
+        assert response.headers["Retry-After"] == "120"
+    upstream.replace(responses.GET, LIST_URL, json=[])
+    assert signed_in.get("/conversations").status_code == 200, "token kept"
+
+
+def test_unknown_page_is_a_404_in_our_layout(client: FlaskClient) -> None:
+    response = client.get("/nowhere")
+    assert response.status_code == 404
+    assert "There is no page at this address." in page(response).text
+
+
+def test_unexpected_errors_show_a_plain_page(
+    signed_in: FlaskClient, upstream: responses.RequestsMock, caplog: Any
+) -> None:
+    upstream.get(LIST_URL, body=RuntimeError("bug in a library"))
+    signed_in.application.testing = False
+    signed_in.application.config["PROPAGATE_EXCEPTIONS"] = False
+    response = signed_in.get("/conversations")
+    assert response.status_code == 500
+    body = response.get_data(as_text=True)
+    assert "Something went wrong" in body and "Traceback" not in body
+    assert "bug in a library" not in body
+    assert "Traceback" in caplog.text or "bug in a library" in caplog.text
+
+
+def test_security_headers_on_pages_and_errors(client: FlaskClient) -> None:
+    for path in ("/token", "/nowhere", "/static/style.css"):
+        with client.get(path) as response:
+            pass
+        csp = response.headers["Content-Security-Policy"]
+        assert "default-src 'self'" in csp and "script-src 'self'" in csp
+        assert "frame-ancestors 'none'" in csp
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
+        assert response.headers["X-Frame-Options"] == "DENY"

@@ -1,0 +1,99 @@
+"""AIRisk conversation viewer: a Flask dashboard for reviewing AIRisk history."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from . import config as config_module
+from .airisk import AIRiskClient, ClientSettings
+from .config import ConfigError
+from .sessions import TokenCipher, ViewerSessionInterface
+
+__all__ = ["ConfigError", "create_app"]
+
+
+def _asset_folder(name: str) -> str:
+    """Find ``templates``/``static``: in the installed package, else the checkout."""
+    package = Path(__file__).resolve().parent
+    installed = package / name
+    return str(installed if installed.is_dir() else package.parent / name)
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Create and configure the dashboard.
+
+    :param test_config: settings that override defaults and the environment.
+    :raises ConfigError: when a setting is missing or unsafe.
+    """
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder=_asset_folder("templates"),
+        static_folder=_asset_folder("static"),
+    )
+    settings = config_module.load(test_config=test_config)
+    app.config.update(settings)
+    if test_config:
+        app.config.update(test_config)
+    lenient = bool(app.debug or app.testing)
+    config_module.validate(app.config, allow_generated_secret=lenient)
+    if not app.config["SECRET_KEY"]:
+        # Debug and tests only: a per-process key (sessions end on restart).
+        app.config["SECRET_KEY"] = secrets.token_urlsafe(32)
+
+    app.config.update(
+        SESSION_COOKIE_NAME="session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        # Re-saving on every request would let a slow request write back a
+        # session that was signed out meanwhile.
+        SESSION_REFRESH_EACH_REQUEST=False,
+        PERMANENT_SESSION_LIFETIME=timedelta(
+            hours=app.config["SESSION_ABSOLUTE_HOURS"]
+        ),
+        MAX_CONTENT_LENGTH=64 * 1024,
+        # The CSRF token lives as long as the session that holds it.
+        WTF_CSRF_TIME_LIMIT=None,
+    )
+
+    session_dir = app.config["SESSION_DIR"] or os.path.join(
+        app.instance_path, "sessions"
+    )
+    app.session_interface = ViewerSessionInterface(
+        app,
+        session_dir,
+        idle=timedelta(minutes=app.config["SESSION_IDLE_MINUTES"]),
+        absolute=timedelta(hours=app.config["SESSION_ABSOLUTE_HOURS"]),
+        max_signed_in=app.config["SESSION_MAX_SIGNED_IN"],
+        max_anonymous=app.config["SESSION_MAX_ANONYMOUS"],
+    )
+    app.extensions["airisk_cipher"] = TokenCipher(
+        app.config["SECRET_KEY"], app.config.get("SECRET_KEY_FALLBACKS") or ()
+    )
+    app.extensions["airisk_client"] = AIRiskClient(
+        ClientSettings(
+            base_url=app.config["AIRISK_BASE_URL"],
+            connect_timeout=app.config["AIRISK_CONNECT_TIMEOUT"],
+            read_timeout=app.config["AIRISK_READ_TIMEOUT"],
+            deadline=app.config["AIRISK_DEADLINE"],
+            max_bytes=app.config["AIRISK_MAX_RESPONSE_BYTES"],
+            retries=app.config["AIRISK_RETRIES"],
+            agents_ttl=app.config["AIRISK_AGENTS_TTL"],
+        )
+    )
+
+    from . import auth, conversations, errors, security, templating
+
+    security.init_app(app)
+    errors.init_app(app)
+    templating.init_app(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(conversations.bp)
+    return app

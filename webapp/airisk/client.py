@@ -1,0 +1,318 @@
+"""Speak HTTP to AIRisk: the only module of the dashboard that imports requests.
+
+Every call sends ``Authorization: Bearer <token>`` through :class:`BearerAuth`,
+has a connect/read timeout *and* a total deadline with a size cap on the body,
+follows no redirects, ignores proxy variables and ``~/.netrc``, and turns every
+failure into one of the typed errors in :mod:`webapp.airisk.errors`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util import Retry
+
+from .cache import TTLCache, token_key
+from .errors import (
+    AIRiskError,
+    BadResponse,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    TokenRejected,
+    Unavailable,
+    UpstreamTimeout,
+)
+from .models import (
+    Agent,
+    Conversation,
+    ConversationSummary,
+    parse_agents,
+    parse_conversation,
+    parse_summaries,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: What a conversation (or agent) id may look like. Dots and slashes are out:
+#: requests normalises ``..`` segments, so ``../Users/ListUsers`` would retarget
+#: the call to another endpoint.
+ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+_CHUNK = 64 * 1024
+
+
+def valid_id(value: str) -> bool:
+    """Return whether ``value`` is acceptable as a conversation or agent id."""
+    return ID_PATTERN.fullmatch(value) is not None
+
+
+class BearerAuth(requests.auth.AuthBase):
+    """Attach ``Authorization: Bearer <token>``; the repr never shows the token."""
+
+    __slots__ = ("_token",)
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+    def __repr__(self) -> str:
+        return "BearerAuth(<hidden>)"
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """How the client reaches AIRisk; built from the app config."""
+
+    base_url: str
+    connect_timeout: float = 3.05
+    read_timeout: float = 10.0
+    deadline: float = 15.0
+    max_bytes: int = 20 * 1024 * 1024
+    retries: int = 1
+    agents_ttl: int = 300
+
+
+class AIRiskClient:
+    """Call the AIRisk API on behalf of whichever token a request carries.
+
+    One instance serves the whole app; it keeps one pooled ``requests.Session``
+    per thread so page views reuse their keep-alive connection.
+    """
+
+    def __init__(self, settings: ClientSettings) -> None:
+        self.settings = settings
+        self._base = settings.base_url.rstrip("/")
+        self._local = threading.local()
+        self._agents: TTLCache[list[Agent]] = TTLCache(maxsize=1024)
+
+    # -- the API --------------------------------------------------------
+
+    def list_agents(self, token: str) -> list[Agent]:
+        """Return the agents this token can see, cached for a few minutes.
+
+        :raises AIRiskError: a subclass for each kind of failure.
+        """
+        key = token_key(token)
+        cached = self._agents.get(key)
+        if cached is not None:
+            return cached
+        agents = self._get(token, "/api/Chat/ListAgents", None, parse_agents)
+        self._agents.set(key, agents, ttl=self.settings.agents_ttl)
+        return agents
+
+    def list_conversations(
+        self,
+        token: str,
+        *,
+        results: int = 20,
+        skip: int = 0,
+        search: str = "",
+        agent_id: str | None = None,
+    ) -> list[ConversationSummary]:
+        """Return one page of conversation summaries (newest first upstream).
+
+        :raises AIRiskError: a subclass for each kind of failure.
+        """
+        params: dict[str, str | int] = {
+            "results": results,
+            "skip": skip,
+            "metadatasearch": search,
+        }
+        if agent_id:
+            if not valid_id(agent_id):
+                # An agent that cannot exist has no conversations.
+                return []
+            params["agentid"] = agent_id
+        return self._get(token, "/api/Chat/GetConversations", params, parse_summaries)
+
+    def get_conversation(self, token: str, conversation_id: str) -> Conversation:
+        """Return one conversation with its messages.
+
+        :raises NotFound: for an id that cannot exist, without calling AIRisk.
+        :raises AIRiskError: a subclass for each other kind of failure.
+        """
+        if not valid_id(conversation_id):
+            raise NotFound("conversation id does not match the id pattern")
+        path = "/api/Chat/GetConversation/" + quote(conversation_id, safe="")
+        conversation = self._get(token, path, None, parse_conversation)
+        if not conversation.summary.id:
+            raise BadResponse("GetConversation: answer has no id")
+        return conversation
+
+    def check_token(self, token: str) -> None:
+        """Ask AIRisk whether it accepts ``token`` at all, with one small call.
+
+        :raises TokenRejected: if AIRisk answers 401.
+        :raises AIRiskError: a subclass for each other kind of failure.
+        """
+        self.list_conversations(token, results=1)
+
+    def forget(self, token: str) -> None:
+        """Drop everything cached for ``token`` (on sign-out)."""
+        self._agents.delete(token_key(token))
+
+    # -- HTTP -----------------------------------------------------------
+
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            # Proxy variables would route the token elsewhere, and a ~/.netrc
+            # entry would replace the bearer header.
+            session.trust_env = False
+            retry = Retry(
+                total=self.settings.retries,
+                connect=self.settings.retries,
+                read=0,
+                status=self.settings.retries,
+                other=0,
+                allowed_methods=frozenset({"GET"}),
+                status_forcelist=frozenset({502, 503, 504}),
+                backoff_factor=0.2,
+                # urllib3 would otherwise sleep for whatever Retry-After says
+                # (up to hours) on 429/503, holding the worker.
+                respect_retry_after_header=False,
+                raise_on_status=False,
+                raise_on_redirect=False,
+            )
+            adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=4)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            self._local.session = session
+        return session
+
+    def _get(
+        self,
+        token: str,
+        path: str,
+        params: dict[str, str | int] | None,
+        parse: Callable[[Any], T],
+    ) -> T:
+        endpoint = path.split("/")[3] if path.count("/") >= 3 else path
+        started = time.monotonic()
+        try:
+            response = self._session().get(
+                self._base + path,
+                params=params,
+                auth=BearerAuth(token),
+                headers={"Accept": "application/json"},
+                timeout=(self.settings.connect_timeout, self.settings.read_timeout),
+                allow_redirects=False,
+                stream=True,
+            )
+        except requests.Timeout as exc:
+            raise UpstreamTimeout(f"{endpoint}: no answer in time") from exc
+        except requests.RequestException as exc:
+            raise Unavailable(f"{endpoint}: {type(exc).__name__}") from exc
+        try:
+            self._raise_for_status(endpoint, response)
+            body = self._read_body(endpoint, response, started)
+        except BaseException:
+            # A half-read or unwanted body poisons the connection: drop it.
+            response.close()
+            raise
+        log.debug(
+            "AIRisk %s %s in %.1f ms",
+            endpoint,
+            response.status_code,
+            (time.monotonic() - started) * 1000,
+        )
+        try:
+            payload = json.loads(body, parse_constant=_reject_constant)
+        except (ValueError, RecursionError) as exc:
+            raise BadResponse(f"{endpoint}: body is not JSON") from exc
+        return parse(payload)
+
+    def _raise_for_status(self, endpoint: str, response: requests.Response) -> None:
+        status = response.status_code
+        if status == 200:
+            return
+        detail = f"{endpoint}: HTTP {status}"
+        error: AIRiskError
+        if status == 401:
+            error = TokenRejected(detail)
+        elif status == 403:
+            error = Forbidden(detail)
+        elif status == 404:
+            error = NotFound(detail)
+        elif status == 429:
+            error = RateLimited(
+                detail, _retry_after(response.headers.get("Retry-After"))
+            )
+        elif status == 503:
+            error = Unavailable(detail)
+        elif status == 504:
+            error = UpstreamTimeout(detail)
+        else:
+            # Redirects (not followed), other 4xx, 5xx.
+            error = BadResponse(detail)
+        raise error
+
+    def _read_body(
+        self, endpoint: str, response: requests.Response, started: float
+    ) -> bytes:
+        """Read the body within the total deadline and the size cap.
+
+        The read timeout only bounds the gap between two bytes, so a server
+        that drips a byte a second would hold the worker forever; ``read1``
+        returns whatever arrived, which lets the deadline be checked.
+        """
+        limit = self.settings.max_bytes
+        length = response.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > limit:
+            raise BadResponse(f"{endpoint}: body of {length} bytes is over the cap")
+        deadline = started + self.settings.deadline
+        raw = response.raw
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while True:
+                if time.monotonic() > deadline:
+                    raise UpstreamTimeout(f"{endpoint}: body not complete in time")
+                chunk = raw.read1(_CHUNK, decode_content=True)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > limit:
+                    raise BadResponse(f"{endpoint}: body over {limit} bytes")
+                chunks.append(chunk)
+        except requests.exceptions.ContentDecodingError as exc:
+            raise BadResponse(f"{endpoint}: body could not be decoded") from exc
+        except AIRiskError:
+            raise
+        except Exception as exc:  # urllib3 protocol, timeout and decode errors
+            name = type(exc).__name__
+            if "Timeout" in name:
+                raise UpstreamTimeout(f"{endpoint}: read timed out") from exc
+            raise BadResponse(f"{endpoint}: body incomplete ({name})") from exc
+        # The body was read to its end, so the connection can serve the next
+        # page view (keep-alive).
+        raw.release_conn()
+        return b"".join(chunks)
+
+
+def _reject_constant(name: str) -> None:
+    # NaN and Infinity are not JSON; treat them as missing values.
+    return None
+
+
+def _retry_after(value: str | None) -> int | None:
+    if value and value.strip().isdigit():
+        return min(int(value.strip()), 24 * 3600)
+    return None

@@ -1,0 +1,98 @@
+"""The typed failures of an AIRisk call.
+
+Each exception carries the HTTP status the dashboard answers with and a title
+and message that are safe to show a user: no token, no upstream body, no
+traceback. The error handlers in :mod:`webapp.errors` map them to pages.
+"""
+
+from __future__ import annotations
+
+
+class AIRiskError(Exception):
+    """Base of every failure talking to AIRisk."""
+
+    status = 502
+    title = "AIRisk answered unexpectedly"
+    message = "The AIRisk service gave an answer the dashboard could not use."
+
+    def __init__(self, detail: str | None = None) -> None:
+        # ``detail`` is for logs only: it names the endpoint and what went
+        # wrong, never a header or body, so it cannot carry the token.
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+
+
+class TokenRejected(AIRiskError):
+    """AIRisk answered 401: the token is invalid, expired or revoked."""
+
+    status = 401
+    title = "Token rejected"
+    message = "AIRisk no longer accepts this access token."
+
+
+class Forbidden(AIRiskError):
+    """AIRisk answered 403: the token is valid but may not do this."""
+
+    status = 403
+    title = "Not allowed for this token"
+    message = (
+        "AIRisk accepted the token but does not allow it to see this. "
+        "Conversation history needs a user token; an application (generic) "
+        "token can only call a few administrative endpoints."
+    )
+
+
+class NotFound(AIRiskError):
+    """The conversation does not exist or this token cannot see it."""
+
+    status = 404
+    title = "Conversation not found"
+    message = (
+        "There is no conversation at this address, or it belongs to someone "
+        "this token cannot see."
+    )
+
+
+class RateLimited(AIRiskError):
+    """AIRisk answered 429: too many requests."""
+
+    status = 429
+    title = "AIRisk is rate limiting"
+    message = "AIRisk asked the dashboard to slow down. Wait a moment, then reload."
+
+    def __init__(self, detail: str | None = None, retry_after: int | None = None):
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class Unavailable(AIRiskError):
+    """AIRisk could not be reached, or said it is unavailable."""
+
+    status = 503
+    title = "AIRisk is unavailable"
+    message = (
+        "The dashboard could not reach the AIRisk service. Your token is kept; "
+        "try again in a moment."
+    )
+
+
+class UpstreamTimeout(Unavailable):
+    """AIRisk did not answer in time."""
+
+    status = 504
+    title = "AIRisk took too long"
+    message = (
+        "The AIRisk service did not answer in time. Your token is kept; "
+        "try again in a moment."
+    )
+
+
+class BadResponse(Unavailable):
+    """AIRisk answered with an error or with something that is not the API."""
+
+    status = 502
+    title = "AIRisk answered unexpectedly"
+    message = (
+        "The AIRisk service sent an answer the dashboard could not use "
+        "(an error, or data in an unexpected shape). Your token is kept."
+    )

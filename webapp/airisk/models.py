@@ -1,0 +1,265 @@
+"""Typed records of the AIRisk API, and the one place that parses them.
+
+The API is only known from public sources (see ``shared/airisk-api.md``), so
+parsing is lenient: unknown fields are ignored, missing fields get defaults,
+``null`` where a list is expected is an empty list, ``currentCost`` may be a
+number, an object or null, and dates come with or without a zone. Only a
+payload of the wrong top-level type is an error.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from .errors import BadResponse
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_KINDS = {"ai": "ai", "assistant": "ai", "user": "user", "system": "system"}
+_LABELS = {"ai": "AI", "user": "User", "system": "System"}
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    """An AIRisk agent (a configured LLM bot)."""
+
+    id: str
+    name: str
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationSummary:
+    """One row of GetConversations."""
+
+    id: str
+    title: str
+    user_id: str
+    agent_id: str
+    created: datetime | None
+    updated: datetime | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    total_tokens: int | None
+    cost: float | None
+    flagged: bool | None
+    metadata: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """A source an AI message cites."""
+
+    id: str
+    title: str
+    filepath: str
+    url: str
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message of a conversation."""
+
+    id: str
+    type: str
+    text: str
+    feedback: str | None
+    file_name: str
+    file_url: str
+    citations: tuple[Citation, ...]
+
+    @property
+    def kind(self) -> str:
+        """Return "ai", "user", "system" or "other" (also the CSS class)."""
+        return _KINDS.get(self.type.lower(), "other")
+
+    @property
+    def is_system(self) -> bool:
+        """Return whether this is a System message (hidden by default)."""
+        return self.kind == "system"
+
+    @property
+    def label(self) -> str:
+        """Return who wrote the message, as shown above it."""
+        return _LABELS.get(self.kind, self.type)
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """One conversation with its messages, from GetConversation."""
+
+    summary: ConversationSummary
+    messages: tuple[Message, ...]
+
+
+def _text(value: Any) -> str:
+    """Return ``value`` as a string that the UTF-8 encoder cannot choke on."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = value if isinstance(value, str) else str(value)
+    # A lone surrogate ("\ud800" in JSON) is valid for json.loads but makes the
+    # response encoder raise: replace it here, once, for every field.
+    return _SURROGATES.sub("\ufffd", text) if _SURROGATES.search(text) else text
+
+
+def _optional_text(value: Any) -> str | None:
+    text = _text(value)
+    return text or None
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _float(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        number = float(value)
+        return number if number == number and abs(number) != float("inf") else None
+    if isinstance(value, str):
+        try:
+            return _float(float(value))
+        except ValueError:
+            return None
+    return None
+
+
+def _bool(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _datetime(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    # AIRisk dates usually carry no zone; they are UTC on the server.
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _cost(value: Any) -> float | None:
+    if isinstance(value, Mapping):
+        return _float(value.get("totalCost"))
+    return _float(value)
+
+
+def _mapping(value: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise BadResponse(f"{what}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def parse_agents(payload: Any) -> list[Agent]:
+    """Parse a ListAgents answer (a JSON array).
+
+    :raises BadResponse: if the payload is not an array.
+    """
+    if not isinstance(payload, list):
+        raise BadResponse("ListAgents: expected a JSON array")
+    agents = []
+    for item in payload:
+        if isinstance(item, Mapping) and _text(item.get("id")):
+            agents.append(
+                Agent(
+                    id=_text(item.get("id")),
+                    name=_text(item.get("name")) or "Unnamed agent",
+                    description=_text(item.get("description")),
+                )
+            )
+    return agents
+
+
+def parse_summary(item: Mapping[str, Any]) -> ConversationSummary:
+    """Parse one conversation object, ignoring its messages."""
+    return ConversationSummary(
+        id=_text(item.get("id")),
+        title=_text(item.get("title")).strip(),
+        user_id=_text(item.get("userID")),
+        agent_id=_text(item.get("botID")),
+        created=_datetime(item.get("createdDate")),
+        updated=_datetime(item.get("lastUpdated")),
+        prompt_tokens=_int(item.get("promptTokens")),
+        completion_tokens=_int(item.get("completionTokens")),
+        total_tokens=_int(item.get("totalTokens")),
+        cost=_cost(item.get("currentCost")),
+        flagged=_bool(item.get("hasFlag")),
+        metadata=tuple(_text(tag) for tag in _list(item.get("metaData")) if tag),
+    )
+
+
+def parse_summaries(payload: Any) -> list[ConversationSummary]:
+    """Parse a GetConversations answer (a JSON array, no envelope).
+
+    :raises BadResponse: if the payload is not an array.
+    """
+    if not isinstance(payload, list):
+        raise BadResponse("GetConversations: expected a JSON array")
+    return [
+        parse_summary(item)
+        for item in payload
+        if isinstance(item, Mapping) and _text(item.get("id"))
+    ]
+
+
+def _parse_citation(item: Mapping[str, Any]) -> Citation:
+    return Citation(
+        id=_text(item.get("id")),
+        title=_text(item.get("title")),
+        filepath=_text(item.get("filepath")),
+        url=_text(item.get("url")),
+        content=_text(item.get("content")),
+    )
+
+
+def _parse_message(item: Mapping[str, Any], index: int) -> Message:
+    return Message(
+        # Messages need an id for their anchor; fall back to the position.
+        id=_text(item.get("id")) or f"n{index}",
+        type=_text(item.get("messageType")) or "Unknown",
+        text=_text(item.get("text")),
+        feedback=_optional_text(item.get("feedback")),
+        file_name=_text(item.get("fileName")),
+        file_url=_text(item.get("fileURL")),
+        citations=tuple(
+            _parse_citation(c)
+            for c in _list(item.get("citations"))
+            if isinstance(c, Mapping)
+        ),
+    )
+
+
+def parse_conversation(payload: Any) -> Conversation:
+    """Parse a GetConversation answer (one JSON object with its messages).
+
+    :raises BadResponse: if the payload is not an object.
+    """
+    item = _mapping(payload, "GetConversation")
+    messages = [m for m in _list(item.get("messages")) if isinstance(m, Mapping)]
+    return Conversation(
+        summary=parse_summary(item),
+        messages=tuple(_parse_message(m, i) for i, m in enumerate(messages)),
+    )

@@ -1,0 +1,257 @@
+"""Token entry and sign-out, and the one accessor views use for the token."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_session.base import ServerSideSession
+from flask_wtf import FlaskForm
+from flask_wtf.csrf import generate_csrf
+from werkzeug.wrappers import Response
+from wtforms import HiddenField, PasswordField
+from wtforms.validators import InputRequired, Length
+
+from .airisk import AIRiskClient, AIRiskError, TokenRejected
+from .sessions import (
+    CREATED,
+    SEEN,
+    TOKEN,
+    TokenCipher,
+    ViewerSessionInterface,
+    allow_write,
+)
+
+bp = Blueprint("auth", __name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Why the token page is shown; the query string carries only these keys.
+REASONS = {
+    "expired": "AIRisk no longer accepts your access token. Enter a new one to "
+    "continue where you were.",
+    "idle": "You were signed out after a period of inactivity.",
+    "absolute": "Your session reached its maximum length. Enter your token again.",
+    "signed_out": "You are signed out. The token was removed from the dashboard.",
+}
+
+_TOUCH_EVERY = 60
+_MAX_TOKEN_LENGTH = 8192
+
+
+class TokenForm(FlaskForm):
+    """The token entry form; Flask-WTF adds and checks the CSRF token."""
+
+    token = PasswordField(
+        "AIRisk access token",
+        validators=[
+            InputRequired("Paste your AIRisk access token."),
+            Length(max=_MAX_TOKEN_LENGTH, message="That is too long to be a token."),
+        ],
+    )
+    next = HiddenField()
+
+
+def client() -> AIRiskClient:
+    """Return the app's AIRisk client."""
+    return cast(AIRiskClient, current_app.extensions["airisk_client"])
+
+
+def _cipher() -> TokenCipher:
+    return cast(TokenCipher, current_app.extensions["airisk_cipher"])
+
+
+def _store() -> ViewerSessionInterface:
+    return cast(ViewerSessionInterface, current_app.session_interface)
+
+
+def _session() -> ServerSideSession:
+    return cast(ServerSideSession, session)
+
+
+def safe_next(target: str | None) -> str:
+    """Return ``target`` if it is a path on this site, else the home page."""
+    default = url_for("conversations.index")
+    if not target or len(target) > 2048:
+        return default
+    # Browsers treat "\" as "/" and drop tabs and newlines, so "/\evil" and
+    # "/\t/evil" are really "//evil": refuse them before parsing.
+    if any(ch in target for ch in "\\\r\n\t") or any(ord(ch) < 32 for ch in target):
+        return default
+    if not target.startswith("/") or target.startswith("//"):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return default
+    return target
+
+
+def current_token() -> str | None:
+    """Return the signed-in token, or None; ends timed-out sessions.
+
+    The reason a session ended is left in ``g.session_end_reason``.
+    """
+    if "airisk_token" in g:
+        return cast("str | None", g.airisk_token)
+    token = None
+    sealed = session.get(TOKEN)
+    if sealed:
+        now = int(time.time())
+        created = int(session.get(CREATED, 0))
+        seen = int(session.get(SEEN, 0))
+        idle = _store().idle.total_seconds()
+        absolute = _store().absolute.total_seconds()
+        if now - created > absolute:
+            sign_out(reason="absolute")
+        elif now - seen > idle:
+            sign_out(reason="idle")
+        else:
+            token = _cipher().decrypt(sealed)
+            if token is None:
+                # Encrypted with a key that is no longer configured.
+                sign_out(reason="expired")
+            elif now - seen > _TOUCH_EVERY:
+                _store().touch(_session())
+    g.airisk_token = token
+    return token
+
+
+def token_hint() -> str | None:
+    """Return the masked token suffix shown in the header, if signed in."""
+    token = current_token()
+    if not token:
+        return None
+    return "\u2026" + token[-4:] if len(token) >= 12 else "\u2026"
+
+
+def token_required(view: F) -> F:
+    """Send visitors without a token to the token page, then back here."""
+
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if current_token() is None:
+            return redirect_to_token_page(g.get("session_end_reason"))
+        return view(*args, **kwargs)
+
+    return cast(F, wrapped)
+
+
+def redirect_to_token_page(reason: str | None = None) -> Response:
+    """Redirect to the token page, remembering where the user was."""
+    target = request.full_path if request.query_string else request.path
+    args: dict[str, Any] = {}
+    if request.method == "GET" and target != url_for("conversations.index"):
+        args["next"] = target
+    if reason in REASONS:
+        args["reason"] = reason
+    return redirect(url_for("auth.token", **args), code=303)
+
+
+def sign_in(token: str) -> None:
+    """Store ``token`` in a brand-new session (new id, new CSRF token)."""
+    interface = _store()
+    # Flask-Session's regenerate() does nothing on an empty session and
+    # session.clear() keeps the id, so rotate by hand: drop the old record,
+    # take a new id, and only then fill the session.
+    interface.discard(_session())
+    session.clear()
+    _session().sid = interface.new_sid()
+    now = int(time.time())
+    session[TOKEN] = _cipher().encrypt(token)
+    session[CREATED] = now
+    session[SEEN] = now
+    session.pop("csrf_token", None)
+    g.pop("csrf_token", None)
+    generate_csrf()
+    g.airisk_token = token
+    allow_write()
+
+
+def sign_out(reason: str | None = None) -> None:
+    """Delete the server-side session and forget what was cached for it."""
+    sealed = session.get(TOKEN)
+    if sealed:
+        token = _cipher().decrypt(sealed)
+        if token:
+            client().forget(token)
+    _store().discard(_session())
+    session.clear()
+    g.airisk_token = None
+    g.session_end_reason = reason
+    allow_write()
+
+
+@bp.route("/token", methods=["GET", "POST"])
+def token() -> Any:
+    """Show the token form; on POST check the token and sign in."""
+    form = TokenForm()
+    if request.method == "GET":
+        form.next.data = request.args.get("next", "")
+    status = 200
+    error = None
+    if form.validate_on_submit():
+        candidate = _clean_token(form.token.data or "")
+        if candidate is None:
+            error = (
+                "That does not look like a token: it contains spaces or "
+                "characters a token cannot have. Copy the token again."
+            )
+            status = 400
+        else:
+            try:
+                client().check_token(candidate)
+            except TokenRejected:
+                error = (
+                    "AIRisk rejected this token. Check that you copied all of it "
+                    "and that it has not expired."
+                )
+                status = 401
+            except AIRiskError:
+                # AIRisk is down or the token may not list conversations (a
+                # generic token): keep it, the next page explains.
+                pass
+            if error is None:
+                sign_in(candidate)
+                return redirect(safe_next(form.next.data), code=303)
+    elif request.method == "POST":
+        status = 400
+    return (
+        render_template(
+            "auth/token.html",
+            form=form,
+            error=error,
+            reason=REASONS.get(request.args.get("reason", "")),
+        ),
+        status,
+    )
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    """Sign out: delete the server-side session and go to the token page."""
+    sign_out()
+    return redirect(url_for("auth.token", reason="signed_out"), code=303)
+
+
+def _clean_token(raw: str) -> str | None:
+    token = raw.strip()
+    if token[:7].lower() == "bearer ":
+        token = token[7:].strip()
+    # A header value must be printable ASCII; anything else was not copied
+    # from AIRisk (and would fail deep inside http.client).
+    if not token or any(not 33 <= ord(ch) <= 126 for ch in token):
+        return None
+    return token

@@ -1,0 +1,90 @@
+"""The ``airisk-viewer`` command: run the demo, or the demo API alone."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from flask import Flask
+from werkzeug.serving import run_simple
+
+from . import ConfigError, create_app
+
+
+def _demo_secret_key() -> str:
+    """Return a random key kept in the instance folder, so demo sessions survive
+    a restart of ``make run``."""
+    path = Path(Flask("webapp", instance_relative_config=True).instance_path)
+    path.mkdir(parents=True, exist_ok=True)
+    key_file = path / "demo-secret-key"
+    if not key_file.exists():
+        key_file.touch(mode=0o600)
+        key_file.write_text(secrets.token_urlsafe(32))
+    return key_file.read_text().strip()
+
+
+def demo(host: str, port: int, api_port: int, latency_ms: int) -> int:
+    """Start the demo AIRisk API in the background and the dashboard in front."""
+    from .demo_api import DEMO_TOKENS, create_demo_app
+    from .demo_api.server import DemoServer
+
+    api = DemoServer(create_demo_app(latency_ms=latency_ms), "127.0.0.1", api_port)
+    try:
+        api.start()
+    except OSError as exc:
+        print(f"Cannot start the demo API on port {api_port}: {exc}", file=sys.stderr)
+        return 1
+    app = create_app({"AIRISK_BASE_URL": api.url, "SECRET_KEY": _demo_secret_key()})
+    print(f"Demo AIRisk API: {api.url}/api (latency {latency_ms} ms)")
+    print(f"Dashboard:       http://{host}:{port}/")
+    print("Demo tokens to paste on the token page:")
+    width = max(len(token) for token in DEMO_TOKENS)
+    for token, description in DEMO_TOKENS.items():
+        print(f"  {token:<{width}}  {description}")
+    sys.stdout.flush()
+    try:
+        run_simple(host, port, app, threaded=True)
+    finally:
+        api.stop()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="airisk-viewer", description="Review AIRisk conversation history."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    run_demo = commands.add_parser(
+        "demo", help="run the dashboard against the built-in demo AIRisk API"
+    )
+    run_demo.add_argument("--host", default="127.0.0.1")
+    run_demo.add_argument("--port", type=int, default=5000)
+    run_demo.add_argument("--api-port", type=int, default=5001)
+    run_demo.add_argument("--latency-ms", type=int, default=0)
+    run_api = commands.add_parser("demo-api", help="run the demo AIRisk API alone")
+    run_api.add_argument("--host", default="127.0.0.1")
+    run_api.add_argument("--port", type=int, default=5001)
+    run_api.add_argument("--latency-ms", type=int, default=0)
+    args = parser.parse_args(argv)
+    if min(args.latency_ms, 0) < 0:
+        parser.error("--latency-ms must not be negative")
+    try:
+        if args.command == "demo":
+            return demo(args.host, args.port, args.api_port, args.latency_ms)
+        from .demo_api.server import serve_demo_api
+
+        serve_demo_api(args.host, args.port, args.latency_ms)
+        return 0
+    except ConfigError as exc:
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""Read the dashboard's configuration: defaults, then environment, then tests.
+
+This is the only module that reads ``os.environ``. Every setting has a default
+in :class:`Defaults` and a row in the README's configuration table (a test
+checks that the table is complete).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or invalid; the message says which and how to fix it."""
+
+
+class Defaults:
+    """Default value of every setting the dashboard reads."""
+
+    #: Base URL of the customer's AIRisk host; API paths are appended to it.
+    AIRISK_BASE_URL: str = "https://demo.aicrisk.com"
+    #: Seconds to wait for a TCP/TLS connection to AIRisk.
+    AIRISK_CONNECT_TIMEOUT: float = 3.05
+    #: Seconds to wait for AIRisk to send the next byte.
+    AIRISK_READ_TIMEOUT: float = 10.0
+    #: Total seconds one upstream call may take, body included.
+    AIRISK_DEADLINE: float = 15.0
+    #: Largest upstream response body accepted, in bytes.
+    AIRISK_MAX_RESPONSE_BYTES: int = 20 * 1024 * 1024
+    #: Extra attempts for a GET that failed to connect or got 502/503/504.
+    AIRISK_RETRIES: int = 1
+    #: Seconds the agent list (ListAgents) is reused per token.
+    AIRISK_AGENTS_TTL: int = 300
+
+    #: Signs cookies and derives the key that encrypts tokens at rest.
+    SECRET_KEY: str | None = None
+    #: Comma-separated older secret keys: still accepted, never used to write.
+    SECRET_KEY_FALLBACKS: list[str] | None = None
+    #: Folder of the filesystem session store (default: instance/sessions).
+    SESSION_DIR: str | None = None
+    #: Minutes without a request after which a signed-in session ends.
+    SESSION_IDLE_MINUTES: int = 30
+    #: Hours after token entry at which a session ends regardless of use.
+    SESSION_ABSOLUTE_HOURS: int = 8
+    #: Most signed-in sessions kept; past it expired ones are dropped first.
+    SESSION_MAX_SIGNED_IN: int = 10_000
+    #: Most anonymous (token form) sessions kept; the oldest are dropped.
+    SESSION_MAX_ANONYMOUS: int = 5_000
+    #: Send the session cookie over HTTPS only. Set to 1 behind TLS.
+    SESSION_COOKIE_SECURE: bool = False
+    #: Comma-separated host names the dashboard answers to (empty: any).
+    TRUSTED_HOSTS: list[str] | None = None
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+_MIN_SECRET_LENGTH = 24
+
+
+def setting_names() -> list[str]:
+    """Return the names of all settings, in declaration order."""
+    return list(Defaults.__annotations__)
+
+
+def _convert(name: str, raw: str) -> Any:
+    default = getattr(Defaults, name)
+    annotation = Defaults.__annotations__[name]
+    try:
+        if isinstance(default, bool):
+            value = raw.strip().lower()
+            if value in _TRUE:
+                return True
+            if value in _FALSE:
+                return False
+            raise ValueError(raw)
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a {type(default).__name__}.") from None
+    if "list" in str(annotation):
+        items = [item.strip() for item in raw.split(",")]
+        return [item for item in items if item] or None
+    return raw
+
+
+def load(
+    environ: Mapping[str, str] | None = None,
+    test_config: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Return the settings: defaults, overridden by environment, then by tests.
+
+    :raises ConfigError: when a value cannot be converted.
+    """
+    environ = os.environ if environ is None else environ
+    config = {name: getattr(Defaults, name) for name in setting_names()}
+    for name in setting_names():
+        if name in environ:
+            config[name] = _convert(name, environ[name])
+    if test_config:
+        config.update(test_config)
+    return config
+
+
+def validate(config: Mapping[str, Any], *, allow_generated_secret: bool) -> None:
+    """Check settings that would make the dashboard unsafe or useless.
+
+    :raises ConfigError: with a message that names the setting and the fix.
+    """
+    base = urlsplit(str(config["AIRISK_BASE_URL"]))
+    if base.scheme not in {"http", "https"} or not base.hostname:
+        raise ConfigError(
+            "AIRISK_BASE_URL must be an absolute http(s) URL such as "
+            "https://yourcompany.aicrisk.com"
+        )
+    if base.query or base.fragment:
+        raise ConfigError("AIRISK_BASE_URL must not carry a query or fragment.")
+    secret = config.get("SECRET_KEY")
+    if not allow_generated_secret:
+        if not secret:
+            raise ConfigError(
+                "SECRET_KEY is not set. It signs cookies and encrypts tokens at "
+                "rest; generate one with: python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'"
+            )
+        if len(str(secret)) < _MIN_SECRET_LENGTH:
+            raise ConfigError(
+                f"SECRET_KEY is too short: use at least {_MIN_SECRET_LENGTH} "
+                "random characters."
+            )
+    for name in (
+        "AIRISK_CONNECT_TIMEOUT",
+        "AIRISK_READ_TIMEOUT",
+        "AIRISK_DEADLINE",
+        "AIRISK_MAX_RESPONSE_BYTES",
+        "SESSION_IDLE_MINUTES",
+        "SESSION_ABSOLUTE_HOURS",
+        "SESSION_MAX_SIGNED_IN",
+        "SESSION_MAX_ANONYMOUS",
+    ):
+        if not config[name] or config[name] <= 0:
+            raise ConfigError(f"{name} must be greater than zero.")
+    if config["AIRISK_RETRIES"] < 0:
+        raise ConfigError("AIRISK_RETRIES must not be negative.")
