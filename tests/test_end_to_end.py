@@ -3,8 +3,11 @@ both served on loopback ports, driven like a browser with a cookie jar."""
 
 from __future__ import annotations
 
+import os
 import re
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -277,3 +280,47 @@ def test_unreachable_airisk_is_a_503_page(tmp_path: Path) -> None:
         landed = sign_in(browser)
         assert landed.status_code == 503
         assert "could not reach the AIRisk service" in Page(landed.text).text
+
+
+def test_the_demo_command_serves_dashboard_and_api(tmp_path: Path) -> None:
+    """What ``make run`` starts: both programs, wired together, on loopback."""
+    port, api_port = _closed_port(), _closed_port()
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("AIRISK_", "FLASK_"))
+    }
+    env["SESSION_DIR"] = str(tmp_path / "sessions")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "webapp.cli",
+            "demo",
+            "--port",
+            str(port),
+            "--api-port",
+            str(api_port),
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        browser = Browser(f"http://127.0.0.1:{port}")
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                token_page = browser.get("/token")
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, "the demo did not start"
+                assert process.poll() is None, "the demo exited"
+                time.sleep(0.2)
+        listing = browser.enter_token(ALICE, token_page)
+        assert listing.status_code == 200
+        assert len(conversation_links(listing)) == 20
+    finally:
+        process.terminate()
+        output, _ = process.communicate(timeout=10)
+    assert "demo-alice" in output and f"http://127.0.0.1:{port}/" in output

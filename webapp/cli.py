@@ -11,13 +11,18 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.serving import run_simple
 
-from . import ConfigError, create_app
+from . import ConfigError, config, create_app
 
 
 def _demo_secret_key() -> str:
-    """Return a random key kept in the instance folder, so demo sessions survive
-    a restart of ``make run``."""
-    path = Path(Flask("webapp", instance_relative_config=True).instance_path)
+    """Return a random key kept beside the session store it protects, so demo
+    sessions survive a restart of ``make run``."""
+    session_dir = config.load()["SESSION_DIR"]
+    if session_dir:
+        path = Path(session_dir)
+    else:
+        path = Path(Flask("webapp", instance_relative_config=True).instance_path)
+        path = path / "sessions"
     path.mkdir(parents=True, exist_ok=True)
     key_file = path / "demo-secret-key"
     if not key_file.exists():
