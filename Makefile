@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint format clean
+.PHONY: run test lint format clean system-deps
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,13 +15,26 @@ $(STAMP): pyproject.toml
 run: $(STAMP)  ## Start the dashboard against the built-in demo AIRisk API.
 	$(BIN)/airisk-viewer demo
 
-test: $(STAMP)  ## Run the whole test suite.
+system-deps:  ## Install Chromium and redis-server when missing (needs root).
+	scripts/system-deps.sh
+
+test: $(STAMP) system-deps  ## Run the whole test suite (browser and Redis tests included).
 	$(BIN)/python -m pytest
 
-lint: $(STAMP)  ## ruff (check + format --check) and mypy.
+lint: $(STAMP)  ## ruff (check + format --check), mypy, and pip-audit.
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/pip-audit --skip-editable --progress-spinner off
+
+.PHONY: screenshots
+screenshots: $(STAMP)  ## Regenerate docs/screenshots/ with Debian's Chromium.
+	$(BIN)/python scripts/screenshots.py
+
+.PHONY: bench
+bench: $(STAMP)  ## Run the benchmark suite (about 10 min; BENCH_ARGS=--quick for seconds).
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .

@@ -24,6 +24,8 @@ from webapp.airisk import (
     Unavailable,
     UpstreamTimeout,
 )
+from webapp.airisk.cache import TTLCache
+from webapp.airisk.service import AIRiskService, CachePolicy
 
 BASE = "https://airisk.test"
 TOKEN = "tok-abcdef-0123456789"
@@ -140,21 +142,26 @@ def test_get_conversation_encodes_id_and_parses_messages(
     assert conversation.messages[2].citations[0].title == "Policy"
 
 
-def test_list_agents_is_cached_per_token(
+def test_service_caches_per_token_and_forgets_at_sign_out(
     api: AIRiskClient, upstream: responses.RequestsMock
 ) -> None:
     call = upstream.get(
         BASE + "/api/Chat/ListAgents",
         json=[{"id": "a1", "name": "Finance bot", "description": None}, {"x": 1}],
     )
-    assert [a.name for a in api.list_agents(TOKEN)] == ["Finance bot"]
-    assert api.list_agents(TOKEN)[0].description == ""
+    service = AIRiskService(api, TTLCache(maxsize=64), CachePolicy())
+    assert [a.name for a in service.agents(TOKEN)] == ["Finance bot"]
+    assert service.agents(TOKEN)[0].description == ""
     assert call.call_count == 1
-    api.list_agents("another-token-xyz")
+    service.agents("another-token-xyz")
     assert call.call_count == 2, "a cache entry is never shared between tokens"
-    api.forget(TOKEN)
-    api.list_agents(TOKEN)
-    assert call.call_count == 3, "sign-out drops the token's cache"
+    service.agents(TOKEN, fresh=True)
+    assert call.call_count == 3, "refresh bypasses the cache"
+    service.forget(TOKEN)
+    service.agents(TOKEN)
+    assert call.call_count == 4, "sign-out drops the token's cache"
+    service.agents("another-token-xyz")
+    assert call.call_count == 4, "other tokens keep theirs"
 
 
 @pytest.mark.parametrize(

@@ -208,6 +208,8 @@ def test_demo_tokens_are_described() -> None:
         "demo-bob",
         "demo-expired",
         "demo-generic",
+        "demo-large",
+        "demo-hostile",
     }
     assert all(desc and "\n" not in desc for desc in DEMO_TOKENS.values())
 

@@ -459,3 +459,26 @@ def test_markdown_bombs_finish_and_stay_sanitized(name: str) -> None:
     assert plain == (len(text) > MARKDOWN_MAX_CHARS)
     assert root.find_all("img") == []
     assert "<script" not in html
+
+
+def test_find_marks_matches_in_text_but_not_in_code() -> None:
+    html = str(
+        render_markdown(
+            "Policy **POLICY** and `policy()`\n\n```\npolicy\n```",
+            anchor_prefix="f-",
+            citation_count=0,
+            find="policy",
+        )
+    )
+    assert html.count("<mark>") == 2
+    assert "<mark>Policy</mark>" in html
+    assert "<strong><mark>POLICY</mark></strong>" in html
+    assert "<code>policy()</code>" in html
+
+
+def test_find_needle_is_text_not_markup() -> None:
+    html = str(
+        render_markdown("a <b> b", anchor_prefix="f-", citation_count=0, find="<b>")
+    )
+    assert "<mark>&lt;b&gt;</mark>" in html
+    assert "<b>" not in html

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -122,9 +123,11 @@ def test_list_shows_rows_with_agent_names_and_facts(
     assert "Unknown agent" in doc.text and "(untitled)" in doc.text
     assert "98,765" in doc.text and "$1.50" in doc.text and "$0.0123" in doc.text
     assert "2026-11-28 10:00 UTC" in doc.text
-    assert doc.text.count("Flagged") == 1
+    assert len(doc.find_all("span", class_="flag")) == 1
     links = [
-        a["href"] for a in doc.find_all("a") if "/conversations/" in (a["href"] or "")
+        (a["href"] or "").split("?")[0]
+        for a in doc.find_all("a")
+        if re.fullmatch(r"/conversations/[\w-]+\?from=.*", a["href"] or "")
     ]
     assert links == [
         "/conversations/conv-1",
@@ -151,7 +154,7 @@ def test_filters_and_paging_go_to_the_api_and_stay_in_links(
             )
         ],
     )
-    response = signed_in.get("/conversations?page=3&size=50&agent=a2&q=pii")
+    response = signed_in.get("/conversations?page=3&size=50&agent=a2&tag=pii")
     assert response.status_code == 200
     doc = page(response)
     (older,) = doc.find_all("a", rel="next")
@@ -160,15 +163,15 @@ def test_filters_and_paging_go_to_the_api_and_stay_in_links(
         "page": ["4"],
         "size": ["50"],
         "agent": ["a2"],
-        "q": ["pii"],
+        "tag": ["pii"],
     }
     assert parse_qs(urlsplit(newer["href"]).query)["page"] == ["2"]
     (selected,) = [
         o for o in doc.find_all("option") if "selected" in o and o.get("value") == "a2"
     ]
     assert selected
-    (search,) = doc.find_all("input", name="q")
-    assert search["value"] == "pii"
+    (tag,) = doc.find_all("input", name="tag")
+    assert tag["value"] == "pii"
 
 
 def test_no_next_page_when_the_page_is_short(
@@ -309,7 +312,7 @@ def test_every_message_has_a_permalink(
     upstream.get(BASE + "/api/Chat/GetConversation/conv-1", json=conversation())
     doc = page(signed_in.get("/conversations/conv-1"))
     links = [a["href"] for a in doc.find_all("a") if "data-copy-link" in a]
-    assert links == [f"/conversations/conv-1#m-m-{n}" for n in range(1, 5)]
+    assert links == [f"/conversations/conv-1?at=m-{n}#m-m-{n}" for n in range(1, 5)]
 
 
 def test_conversation_without_messages(

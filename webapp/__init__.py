@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Mapping
 from datetime import timedelta
@@ -10,11 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from . import config as config_module
+from . import sessions
 from .airisk import AIRiskClient, ClientSettings
+from .airisk.cache import Cache, RedisCache, TTLCache
+from .airisk.service import AIRiskService, CachePolicy
 from .config import ConfigError
-from .sessions import TokenCipher, ViewerSessionInterface
+from .sessions import TokenCipher
 
 __all__ = ["ConfigError", "create_app"]
 
@@ -24,6 +27,14 @@ def _asset_folder(name: str) -> str:
     package = Path(__file__).resolve().parent
     installed = package / name
     return str(installed if installed.is_dir() else package.parent / name)
+
+
+def _make_cache(config: Mapping[str, Any]) -> Cache:
+    """Return the upstream-answer cache the configuration asks for."""
+    if config["CACHE_BACKEND"] == "redis":
+        client = sessions.redis_client(config["REDIS_URL"])
+        return RedisCache(client, str(config["SECRET_KEY"]))
+    return TTLCache(maxsize=2048)
 
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
@@ -63,21 +74,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,
     )
 
-    session_dir = app.config["SESSION_DIR"] or os.path.join(
-        app.instance_path, "sessions"
-    )
-    app.session_interface = ViewerSessionInterface(
-        app,
-        session_dir,
-        idle=timedelta(minutes=app.config["SESSION_IDLE_MINUTES"]),
-        absolute=timedelta(hours=app.config["SESSION_ABSOLUTE_HOURS"]),
-        max_signed_in=app.config["SESSION_MAX_SIGNED_IN"],
-        max_anonymous=app.config["SESSION_MAX_ANONYMOUS"],
-    )
+    sessions.init_app(app)
     app.extensions["airisk_cipher"] = TokenCipher(
         app.config["SECRET_KEY"], app.config.get("SECRET_KEY_FALLBACKS") or ()
     )
-    app.extensions["airisk_client"] = AIRiskClient(
+    client = AIRiskClient(
         ClientSettings(
             base_url=app.config["AIRISK_BASE_URL"],
             connect_timeout=app.config["AIRISK_CONNECT_TIMEOUT"],
@@ -85,15 +86,47 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             deadline=app.config["AIRISK_DEADLINE"],
             max_bytes=app.config["AIRISK_MAX_RESPONSE_BYTES"],
             retries=app.config["AIRISK_RETRIES"],
-            agents_ttl=app.config["AIRISK_AGENTS_TTL"],
         )
     )
+    app.extensions["airisk"] = AIRiskService(
+        client,
+        _make_cache(app.config),
+        CachePolicy(
+            pages=app.config["AIRISK_CACHE_TTL"],
+            conversations=app.config["AIRISK_CACHE_TTL"],
+            agents=app.config["AIRISK_AGENTS_TTL"],
+            history=app.config["AIRISK_SCAN_TTL"],
+            max_history=app.config["AIRISK_SCAN_MAX"],
+        ),
+    )
 
-    from . import auth, conversations, errors, security, templating
+    from . import (
+        auth,
+        conversations,
+        errors,
+        health,
+        insights,
+        logs,
+        preferences,
+        security,
+        templating,
+    )
+
+    if app.config["TRUSTED_PROXIES"]:
+        # Behind N reverse proxies: take scheme, host and client address from
+        # their X-Forwarded-* headers (HSTS and secure cookies need the scheme).
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
+        )
+    logs.init_app(app)
 
     security.init_app(app)
     errors.init_app(app)
     templating.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(conversations.bp)
+    app.register_blueprint(preferences.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(insights.bp)
     return app

@@ -25,13 +25,14 @@ from werkzeug.wrappers import Response
 from wtforms import HiddenField, PasswordField
 from wtforms.validators import InputRequired, Length
 
-from .airisk import AIRiskClient, AIRiskError, TokenRejected
+from .airisk import AIRiskError, TokenRejected
+from .airisk.service import AIRiskService
 from .sessions import (
     CREATED,
     SEEN,
     TOKEN,
+    SafeSessions,
     TokenCipher,
-    ViewerSessionInterface,
     allow_write,
 )
 
@@ -65,17 +66,17 @@ class TokenForm(FlaskForm):
     next = HiddenField()
 
 
-def client() -> AIRiskClient:
-    """Return the app's AIRisk client."""
-    return cast(AIRiskClient, current_app.extensions["airisk_client"])
+def airisk() -> AIRiskService:
+    """Return the app's (cached) AIRisk service."""
+    return cast(AIRiskService, current_app.extensions["airisk"])
 
 
 def _cipher() -> TokenCipher:
     return cast(TokenCipher, current_app.extensions["airisk_cipher"])
 
 
-def _store() -> ViewerSessionInterface:
-    return cast(ViewerSessionInterface, current_app.session_interface)
+def _store() -> SafeSessions:
+    return cast(SafeSessions, current_app.session_interface)
 
 
 def _session() -> ServerSideSession:
@@ -186,12 +187,24 @@ def sign_out(reason: str | None = None) -> None:
     if sealed:
         token = _cipher().decrypt(sealed)
         if token:
-            client().forget(token)
+            airisk().forget(token)
     _store().discard(_session())
     session.clear()
     g.airisk_token = None
     g.session_end_reason = reason
     allow_write()
+
+
+def sign_out_store_only() -> None:
+    """Delete the session record when the response has already started.
+
+    Used mid-stream (headers sent, cookie can no longer change): the record
+    is gone, so the cookie the browser keeps points at nothing.
+    """
+    token = current_token()
+    if token:
+        airisk().forget(token)
+    _store().discard(_session())
 
 
 @bp.route("/token", methods=["GET", "POST"])
@@ -212,7 +225,7 @@ def token() -> Any:
             status = 400
         else:
             try:
-                client().check_token(candidate)
+                airisk().client.check_token(candidate)
             except TokenRejected:
                 error = (
                     "AIRisk rejected this token. Check that you copied all of it "

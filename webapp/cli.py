@@ -9,9 +9,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from flask import Flask
-from werkzeug.serving import run_simple
+from werkzeug.serving import WSGIRequestHandler, run_simple
 
 from . import ConfigError, config, create_app
+
+
+class QuietRequestHandler(WSGIRequestHandler):
+    """werkzeug's handler without the version-revealing ``Server`` header."""
+
+    server_version = "airisk-viewer"
+    sys_version = ""
+
+    def version_string(self) -> str:
+        """Return the ``Server`` header value: the product name only."""
+        return self.server_version
 
 
 def _demo_secret_key() -> str:
@@ -51,9 +62,47 @@ def demo(host: str, port: int, api_port: int, latency_ms: int) -> int:
         print(f"  {token:<{width}}  {description}")
     sys.stdout.flush()
     try:
-        run_simple(host, port, app, threaded=True)
+        run_simple(host, port, app, threaded=True, request_handler=QuietRequestHandler)
     finally:
         api.stop()
+    return 0
+
+
+def serve(host: str, port: int, workers: int, threads: int, timeout: int) -> int:
+    """Run the dashboard under gunicorn with threaded workers (production)."""
+    from gunicorn.app.base import BaseApplication
+
+    # Build the app first: a missing SECRET_KEY or a bad setting stops here
+    # with a clear message instead of inside every worker.
+    app = create_app()
+    options = {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread",
+        # A whole-history scan streams for as long as AIRisk takes to page.
+        "timeout": timeout,
+        "graceful_timeout": 30,
+        "keepalive": 5,
+        # The dashboard logs each request itself (without query values).
+        "accesslog": None,
+        "errorlog": "-",
+    }
+
+    class Server(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in options.items():
+                self.cfg.set(key, value)
+            if "control_socket_disable" in self.cfg.settings:
+                # gunicorn 27+ would open a control socket in $HOME.
+                self.cfg.set("control_socket_disable", True)
+
+        def load(self) -> Flask:
+            return app
+
+    print(f"Serving on http://{host}:{port}/ ({workers} workers x {threads} threads)")
+    sys.stdout.flush()
+    Server().run()
     return 0
 
 
@@ -70,14 +119,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_demo.add_argument("--port", type=int, default=5000)
     run_demo.add_argument("--api-port", type=int, default=5001)
     run_demo.add_argument("--latency-ms", type=int, default=0)
+    run_serve = commands.add_parser(
+        "serve", help="run the dashboard under gunicorn (configure with env vars)"
+    )
+    run_serve.add_argument("--host", default="127.0.0.1")
+    run_serve.add_argument("--port", type=int, default=8000)
+    run_serve.add_argument("--workers", type=int, default=2)
+    run_serve.add_argument("--threads", type=int, default=8)
+    run_serve.add_argument("--timeout", type=int, default=120)
     run_api = commands.add_parser("demo-api", help="run the demo AIRisk API alone")
     run_api.add_argument("--host", default="127.0.0.1")
     run_api.add_argument("--port", type=int, default=5001)
     run_api.add_argument("--latency-ms", type=int, default=0)
     args = parser.parse_args(argv)
-    if min(args.latency_ms, 0) < 0:
+    if min(getattr(args, "latency_ms", 0), 0) < 0:
         parser.error("--latency-ms must not be negative")
     try:
+        if args.command == "serve":
+            return serve(args.host, args.port, args.workers, args.threads, args.timeout)
         if args.command == "demo":
             return demo(args.host, args.port, args.api_port, args.latency_ms)
         from .demo_api.server import serve_demo_api

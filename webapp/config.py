@@ -34,11 +34,23 @@ class Defaults:
     AIRISK_RETRIES: int = 1
     #: Seconds the agent list (ListAgents) is reused per token.
     AIRISK_AGENTS_TTL: int = 300
+    #: Seconds a list page or a conversation is reused per token.
+    AIRISK_CACHE_TTL: int = 60
+    #: Seconds a finished whole-history scan (search) is reused per token.
+    AIRISK_SCAN_TTL: int = 300
+    #: Most conversations one whole-history scan reads.
+    AIRISK_SCAN_MAX: int = 100_000
 
     #: Signs cookies and derives the key that encrypts tokens at rest.
     SECRET_KEY: str | None = None
     #: Comma-separated older secret keys: still accepted, never used to write.
     SECRET_KEY_FALLBACKS: list[str] | None = None
+    #: Where sessions live: "filesystem" (one instance) or "redis" (shared).
+    SESSION_BACKEND: str = "filesystem"
+    #: Where upstream answers are cached: "memory" (per process) or "redis".
+    CACHE_BACKEND: str = "memory"
+    #: Redis for SESSION_BACKEND/CACHE_BACKEND=redis; rediss:// for TLS.
+    REDIS_URL: str = "redis://127.0.0.1:6379/0"
     #: Folder of the filesystem session store (default: instance/sessions).
     SESSION_DIR: str | None = None
     #: Minutes without a request after which a signed-in session ends.
@@ -51,6 +63,12 @@ class Defaults:
     SESSION_MAX_ANONYMOUS: int = 5_000
     #: Send the session cookie over HTTPS only. Set to 1 behind TLS.
     SESSION_COOKIE_SECURE: bool = False
+    #: Reverse proxies in front (their X-Forwarded-For/-Proto/-Host are trusted).
+    TRUSTED_PROXIES: int = 0
+    #: "text" or "json" (one JSON object per line) for the dashboard's logs.
+    LOG_FORMAT: str = "text"
+    #: Level of the dashboard's logs: DEBUG, INFO, WARNING or ERROR.
+    LOG_LEVEL: str = "INFO"
     #: Comma-separated host names the dashboard answers to (empty: any).
     TRUSTED_HOSTS: list[str] | None = None
 
@@ -119,6 +137,21 @@ def validate(config: Mapping[str, Any], *, allow_generated_secret: bool) -> None
         )
     if base.query or base.fragment:
         raise ConfigError("AIRISK_BASE_URL must not carry a query or fragment.")
+    if config["LOG_FORMAT"] not in {"text", "json"}:
+        raise ConfigError('LOG_FORMAT must be "text" or "json".')
+    if config["LOG_LEVEL"] not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ConfigError("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR.")
+    if config["TRUSTED_PROXIES"] < 0:
+        raise ConfigError("TRUSTED_PROXIES must not be negative.")
+    if config["SESSION_BACKEND"] not in {"filesystem", "redis"}:
+        raise ConfigError('SESSION_BACKEND must be "filesystem" or "redis".')
+    if config["CACHE_BACKEND"] not in {"memory", "redis"}:
+        raise ConfigError('CACHE_BACKEND must be "memory" or "redis".')
+    if "redis" in {config["SESSION_BACKEND"], config["CACHE_BACKEND"]}:
+        if urlsplit(str(config["REDIS_URL"])).scheme not in {"redis", "rediss", "unix"}:
+            raise ConfigError(
+                "REDIS_URL must start with redis://, rediss:// or unix://"
+            )
     secret = config.get("SECRET_KEY")
     if not allow_generated_secret:
         if not secret:
@@ -141,8 +174,15 @@ def validate(config: Mapping[str, Any], *, allow_generated_secret: bool) -> None
         "SESSION_ABSOLUTE_HOURS",
         "SESSION_MAX_SIGNED_IN",
         "SESSION_MAX_ANONYMOUS",
+        "AIRISK_SCAN_MAX",
     ):
         if not config[name] or config[name] <= 0:
             raise ConfigError(f"{name} must be greater than zero.")
-    if config["AIRISK_RETRIES"] < 0:
-        raise ConfigError("AIRISK_RETRIES must not be negative.")
+    for name in (
+        "AIRISK_RETRIES",
+        "AIRISK_AGENTS_TTL",
+        "AIRISK_CACHE_TTL",
+        "AIRISK_SCAN_TTL",
+    ):
+        if config[name] < 0:
+            raise ConfigError(f"{name} must not be negative.")

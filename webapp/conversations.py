@@ -1,125 +1,505 @@
-"""Browse conversations: the list (one API page per page) and one conversation.
+"""Browse, search and export conversations.
 
 Every state of a page lives in its query string, so every view is a URL a
-reviewer can send to a colleague.
+reviewer can send to a colleague; ``?format=json`` gives the same data as JSON.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode
 
-from flask import Blueprint, redirect, render_template, request, url_for
-from werkzeug.wrappers import Response
+from flask import (
+    Blueprint,
+    Response,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 
-from .airisk import Agent, valid_id
-from .auth import client, current_token, token_required
+from . import exports
+from .airisk import (
+    AIRiskError,
+    Conversation,
+    ConversationSummary,
+    Message,
+    NotFound,
+    TokenRejected,
+)
+from .airisk.service import History, ScanProgress
+from .auth import airisk, current_token, token_required
+from .listing import MAX_PAGE, PAGE_SIZES, SORTS, ListQuery, group_rows, sort_rows
+from .listing import time_group as _time_group
+from .scanning import stream_scan
 
 bp = Blueprint("conversations", __name__)
 
-PAGE_SIZES = (20, 50, 100)
-MAX_QUERY_LENGTH = 200
-#: Deepest page reachable by URL: keeps ``skip`` within what AIRisk accepts.
-MAX_PAGE = 10_000
+#: Messages shown per window of a long conversation.
+WINDOW = 200
+#: Seconds a "stop" waits for the interrupted scan to leave its results.
+_STOP_WAIT = 2.0
 
 
-@dataclass(frozen=True)
-class ListState:
-    """The normalised query string of the conversation list."""
-
-    page: int = 1
-    size: int = PAGE_SIZES[0]
-    agent: str = ""
-    q: str = ""
-
-    @classmethod
-    def from_args(cls, args: Any) -> ListState:
-        """Read the list state from request args; bad values fall back quietly."""
-        page = _int_arg(args.get("page"), 1)
-        size = _int_arg(args.get("size"), PAGE_SIZES[0])
-        agent = (args.get("agent") or "").strip()
-        return cls(
-            page=min(max(page, 1), MAX_PAGE),
-            size=size if size in PAGE_SIZES else PAGE_SIZES[0],
-            agent=agent if valid_id(agent) else "",
-            q=(args.get("q") or "").strip()[:MAX_QUERY_LENGTH],
-        )
-
-    def args(self, **changes: Any) -> dict[str, Any]:
-        """Return query args for a link to this state with ``changes``, minimal."""
-        values = {
-            "page": self.page,
-            "size": self.size,
-            "agent": self.agent,
-            "q": self.q,
-        }
-        values.update(changes)
-        defaults = {"page": 1, "size": PAGE_SIZES[0], "agent": "", "q": ""}
-        return {k: v for k, v in values.items() if v != defaults[k]}
+def _token() -> str:
+    token = current_token()
+    assert token is not None  # guaranteed by @token_required
+    return token
 
 
-def _int_arg(value: str | None, default: int) -> int:
-    try:
-        return int(value) if value is not None else default
-    except ValueError:
-        return default
+def _fresh() -> bool:
+    return request.args.get("refresh") == "1"
 
 
-def _agent_names(agents: list[Agent]) -> dict[str, str]:
-    return {agent.id: agent.name for agent in agents}
+def _wants_json() -> bool:
+    return request.args.get("format") == "json"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _here(**changes: Any) -> str:
+    """Return this URL with query ``changes`` (None removes a key)."""
+    args: dict[str, Any] = {
+        k: v for k, v in request.args.items() if k not in {"refresh", "format"}
+    }
+    for key, value in changes.items():
+        if value is None:
+            args.pop(key, None)
+        else:
+            args[key] = str(value)
+    return url_for(str(request.endpoint), **(request.view_args or {}), **args)
+
+
+def _agent_names() -> dict[str, str]:
+    return {agent.id: agent.name for agent in airisk().agents(_token())}
 
 
 @bp.get("/")
-def home() -> Response:
+def home() -> Any:
     """Send the user to the conversation list."""
     return redirect(url_for("conversations.index"))
 
 
+# -- the list ---------------------------------------------------------------
+
+
 @bp.get("/conversations")
 @token_required
-def index() -> str:
-    """List one page of conversations, newest first, with filters."""
-    token = current_token()
-    assert token is not None
-    state = ListState.from_args(request.args)
-    agents = client().list_agents(token)
-    rows = client().list_conversations(
+def index() -> Any:
+    """List conversations: one AIRisk page at a time, or search everything."""
+    query = ListQuery.from_args(request.args)
+    if query.searching:
+        return _search(query)
+    token = _token()
+    names = _agent_names()
+    page = airisk().page(
         token,
-        results=state.size,
-        skip=(state.page - 1) * state.size,
-        search=state.q,
-        agent_id=state.agent or None,
+        results=query.size,
+        skip=(query.page - 1) * query.size,
+        search=query.tag,
+        agent_id=query.agent or None,
+        fresh=_fresh(),
     )
+    rows = list(page.rows)
+    # AIRisk sends no total: a full page means there may be another one.
+    has_next = len(rows) == query.size and query.page < MAX_PAGE
+    if _wants_json():
+        return jsonify(
+            mode="browse",
+            query=query.args(),
+            page=query.page,
+            hasNext=has_next,
+            fetchedAt=page.fetched_at.isoformat(),
+            conversations=[exports.summary_record(r, names) for r in rows],
+        )
+    return _render_list(query, rows, has_next, page.fetched_at, names, None, None)
+
+
+def _render_list(
+    query: ListQuery,
+    rows: list[ConversationSummary],
+    has_next: bool,
+    fetched_at: datetime,
+    names: dict[str, str],
+    history: History | None,
+    total: int | None,
+    group_counts: Counter[str] | None = None,
+) -> str:
+    now = _now()
+    grouped = query.sort == "updated"
     return render_template(
         "conversations/index.html",
-        state=state,
-        rows=rows,
-        agents=agents,
-        agent_names=_agent_names(agents),
-        # AIRisk sends no total: a full page means there may be another one.
-        has_next=len(rows) == state.size and state.page < MAX_PAGE,
+        query=query,
+        groups=group_rows(rows, now) if grouped else [("", rows)],
+        group_counts=group_counts,
+        has_next=has_next,
+        names=names,
+        agents=airisk().agents(_token()),
         page_sizes=PAGE_SIZES,
+        sorts=SORTS,
+        fetched_at=fetched_at,
+        history=history,
+        total=total,
+        from_args=urlencode(query.args()),
     )
+
+
+def _matches(query: ListQuery, history: History) -> list[ConversationSummary]:
+    """Apply the filters and the sort to a scanned history."""
+    rows = [row for row in history.rows if query.matches(row)]
+    if query.attachments:
+        # Summaries do not say whether a conversation has files: open each
+        # candidate (cached) and look. Done only when the filter is on.
+        rows = [row for row in rows if _has_attachments(row.id)]
+    return sort_rows(rows, query.sort)
+
+
+def _has_attachments(conversation_id: str) -> bool:
+    try:
+        conversation = airisk().conversation(_token(), conversation_id)
+    except NotFound:
+        return False
+    return any(m.file_name or m.file_url for m in conversation.messages)
+
+
+def _search(query: ListQuery) -> Any:
+    """Search mode: scan the whole history once, then filter, sort and page."""
+    token = _token()
+    service = airisk()
+    history = None
+    if not _fresh():
+        history = service.cached_history(token, agent_id=query.agent, search=query.tag)
+        if history is None and request.args.get("partial") == "1":
+            # "Stop" was pressed: the interrupted scan stores what it found
+            # as soon as it notices; give it a moment.
+            deadline = time.monotonic() + _STOP_WAIT
+            while history is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+                history = service.cached_history(
+                    token, agent_id=query.agent, search=query.tag
+                )
+        if history and not history.final and request.args.get("partial") != "1":
+            history = None
+    if history is None:
+        scan = service.scan(
+            token, agent_id=query.agent, search=query.tag, fresh=_fresh()
+        )
+        # The first page is read before anything is sent, so a rejected token
+        # or an unreachable AIRisk still gets its proper page or redirect.
+        first = next(scan)
+        if first.history is not None:
+            history = first.history
+        elif _wants_json():
+            for progress in scan:
+                history = progress.history or history
+        else:
+            return _stream_scan(query, first, scan)
+    assert history is not None
+    return _search_results(query, history)
+
+
+def _search_results(query: ListQuery, history: History) -> Any:
+    names = _agent_names()
+    rows = _matches(query, history)
+    start = (query.page - 1) * query.size
+    page_rows = rows[start : start + query.size]
+    has_next = start + query.size < len(rows)
+    if _wants_json():
+        return jsonify(
+            mode="search",
+            query=query.args(),
+            page=query.page,
+            hasNext=has_next,
+            total=len(rows),
+            scanned=len(history.rows),
+            complete=history.complete,
+            fetchedAt=history.fetched_at.isoformat(),
+            conversations=[exports.summary_record(r, names) for r in page_rows],
+        )
+    now = _now()
+    counts = Counter(_time_group(row.updated, now) for row in rows)
+    return _render_list(
+        query,
+        page_rows,
+        has_next,
+        history.fetched_at,
+        names,
+        history,
+        len(rows),
+        counts,
+    )
+
+
+def _stream_scan(query: ListQuery, first: Any, scan: Iterator[Any]) -> Response:
+    """Stream the scan's progress and matches as they arrive.
+
+    Without JavaScript the browser shows the rows as they come and, at the
+    end, a refresh loads the finished, sorted result from the cache.
+    """
+    names = _agent_names()
+    done_url = _here(partial=None)
+    stop_url = _here(partial=1)
+    # One page, rendered once and cut at its marker: the top goes first,
+    # progress and matches stream into the middle, the closing tags last.
+    page = render_template(
+        "conversations/scan_head.html", query=query, stop_url=stop_url
+    )
+
+    def progress(step: ScanProgress) -> str:
+        matches = [r for r in step.new_rows if query.matches(r)]
+        return render_template(
+            "conversations/scan_progress.html",
+            progress=step,
+            matches=matches,
+            names=names,
+        )
+
+    def tail(_: ScanProgress) -> str:
+        return render_template("conversations/scan_tail.html", done_url=done_url)
+
+    return stream_scan(
+        page,
+        first,
+        scan,
+        progress=progress,
+        tail=tail,
+        error_template="conversations/scan_error.html",
+    )
+
+
+@bp.get("/conversations/export.<any(csv, json):fmt>")
+@token_required
+def export_list(fmt: str) -> Response:
+    """Export every match of the current filters (not just one page), streamed."""
+    query = ListQuery.from_args(request.args)
+    token = _token()
+    history: History | None = None
+    for progress in airisk().scan(
+        token, agent_id=query.agent, search=query.tag, fresh=_fresh()
+    ):
+        history = progress.history or history
+    assert history is not None
+    names = _agent_names()
+    rows = _matches(query, history)
+    records = (exports.summary_record(row, names) for row in rows)
+    stamp = _now().strftime("%Y%m%dT%H%M%SZ")
+    if fmt == "csv":
+        body: Iterator[str] = exports.csv_lines(records)
+        mimetype = "text/csv"
+    else:
+        header = {
+            "format": exports.FORMAT,
+            "exportedAt": _now().replace(microsecond=0).isoformat(),
+            "query": query.args(),
+            "total": len(rows),
+            "complete": history.complete,
+        }
+        body = exports.json_lines(header, records)
+        mimetype = "application/json"
+    return Response(
+        stream_with_context(body),
+        mimetype=mimetype,
+        headers={
+            "Content-Disposition": f'attachment; filename="conversations-{stamp}.{fmt}"'
+        },
+    )
+
+
+# -- one conversation --------------------------------------------------------
+
+
+def _highlight_range(
+    value: str, messages: list[Message]
+) -> tuple[set[str], str | None]:
+    """Return the ids in ``first..last`` (or one id), and the first id."""
+    first, _, last = value.partition("..")
+    ids = [m.id for m in messages]
+    if first not in ids:
+        return set(), None
+    start = ids.index(first)
+    end = ids.index(last) if last in ids else start
+    start, end = min(start, end), max(start, end)
+    return set(ids[start : end + 1]), ids[start]
+
+
+def _neighbours(
+    conversation_id: str, from_args: str
+) -> tuple[dict[str, str] | None, dict[str, str] | None]:
+    """Return link args of the previous and next conversation in the list.
+
+    ``from_args`` is the list's query string. In search mode only a cached
+    scan is used (never a new scan just for these links).
+    """
+    query = ListQuery.from_args(dict(parse_qsl(from_args)))
+    token = _token()
+    if query.searching:
+        history = airisk().cached_history(token, agent_id=query.agent, search=query.tag)
+        if history is None:
+            return None, None
+        rows = _matches(query, history)
+        ids = [row.id for row in rows]
+        if conversation_id not in ids:
+            return None, None
+        at = ids.index(conversation_id)
+
+        def link(index: int) -> dict[str, str] | None:
+            if not 0 <= index < len(ids):
+                return None
+            state = query.args(page=index // query.size + 1)
+            return {"cid": ids[index], "from": urlencode(state)}
+
+        return link(at - 1), link(at + 1)
+
+    def page_ids(number: int) -> list[str]:
+        page = airisk().page(
+            token,
+            results=query.size,
+            skip=(number - 1) * query.size,
+            search=query.tag,
+            agent_id=query.agent or None,
+        )
+        return [row.id for row in page.rows]
+
+    ids = page_ids(query.page)
+    if conversation_id not in ids:
+        return None, None
+    at = ids.index(conversation_id)
+    previous = nxt = None
+    if at > 0:
+        previous = {"cid": ids[at - 1], "from": urlencode(query.args())}
+    elif query.page > 1:
+        before = page_ids(query.page - 1)
+        if before:
+            state = query.args(page=query.page - 1)
+            previous = {"cid": before[-1], "from": urlencode(state)}
+    if at + 1 < len(ids):
+        nxt = {"cid": ids[at + 1], "from": urlencode(query.args())}
+    elif len(ids) == query.size:
+        after = page_ids(query.page + 1)
+        if after:
+            nxt = {"cid": after[0], "from": urlencode(query.args(page=query.page + 1))}
+    return previous, nxt
+
+
+def _find(needle: str, messages: list[Message]) -> list[tuple[int, Message, int]]:
+    """Return (position, message, count) for each message containing ``needle``."""
+    if not needle:
+        return []
+    folded = needle.casefold()
+    found = []
+    for position, message in enumerate(messages):
+        count = message.text.casefold().count(folded)
+        if count:
+            found.append((position, message, count))
+    return found
 
 
 @bp.get("/conversations/<cid>")
 @token_required
-def detail(cid: str) -> str:
-    """Show one conversation with its messages."""
-    token = current_token()
-    assert token is not None
-    show_system = request.args.get("system") == "1"
+def detail(cid: str) -> Any:
+    """Show one conversation, a window of its messages at a time."""
+    token = _token()
     # Fetch the conversation first: a bad id is a 404 with no upstream call.
-    conversation = client().get_conversation(token, cid)
-    agents = client().list_agents(token)
+    conversation = airisk().conversation(token, cid, fresh=_fresh())
+    names = _agent_names()
+    if _wants_json():
+        record = exports.conversation_record(conversation, names)
+        fetched = conversation.fetched_at
+        record["fetchedAt"] = fetched.isoformat() if fetched else None
+        return jsonify(record)
+    show_system = request.args.get("system") == "1"
     messages = [m for m in conversation.messages if show_system or not m.is_system]
+    needle = " ".join(request.args.get("find", "").split())[:200]
+    found = _find(needle, messages)
+    highlighted, highlight_start = _highlight_range(
+        request.args.get("highlight", ""), messages
+    )
+    ids = [m.id for m in messages]
+    number = request.args.get("n", "")
+    if number.isdigit() and ids:
+        # "Go to message N": redirect to that message's permalink.
+        target = ids[min(max(int(number), 1), len(ids)) - 1]
+        # The id is upstream data: encode it, a newline would break the header.
+        fragment = "#m-" + quote(target, safe="")
+        return redirect(_here(n=None, start=None, at=target) + fragment)
+    # Which window: the one holding ?at=, else the highlight, else ?start=.
+    anchor = request.args.get("at") or highlight_start
+    if anchor in ids:
+        start = ids.index(anchor) // WINDOW * WINDOW
+    else:
+        try:
+            start = max(0, int(request.args.get("start", "0")))
+        except ValueError:
+            start = 0
+        start = min(start, max(0, len(messages) - 1)) // WINDOW * WINDOW
+    # ``from`` (even empty: the default list) says the user came from a list.
+    from_args = request.args.get("from", "")
+    previous = nxt = None
+    if "from" in request.args:
+        try:
+            previous, nxt = _neighbours(cid, from_args)
+        except TokenRejected:
+            raise
+        except AIRiskError:
+            # Previous/next are a convenience: without them the page still
+            # shows the conversation the user asked for.
+            pass
     return render_template(
         "conversations/detail.html",
         conversation=conversation,
         summary=conversation.summary,
-        messages=messages,
-        hidden_system=len(conversation.messages) - len(messages),
+        window=list(enumerate(messages))[start : start + WINDOW],
+        visible=len(messages),
+        start=start,
+        window_size=WINDOW,
         system_count=sum(1 for m in conversation.messages if m.is_system),
         show_system=show_system,
-        agent_names=_agent_names(agents),
+        names=names,
+        needle=needle,
+        found=found,
+        highlighted=highlighted,
+        highlight=request.args.get("highlight", ""),
+        previous=previous,
+        next=nxt,
+        from_args=from_args,
+        list_args=dict(parse_qsl(from_args)),
+        fetched_at=conversation.fetched_at,
+        here=_here,
+    )
+
+
+@bp.get("/conversations/<cid>/export.<any(md, json, html):fmt>")
+@token_required
+def export(cid: str, fmt: str) -> Any:
+    """Export one conversation with its evidence header."""
+    conversation: Conversation = airisk().conversation(_token(), cid, fresh=_fresh())
+    names = _agent_names()
+    record = exports.conversation_record(conversation, names)
+    url = url_for("conversations.detail", cid=cid, _external=True)
+    evidence = exports.Evidence.of(record, url)
+    filename = f"conversation-{cid}.{fmt}"
+    if fmt == "html":
+        return render_template(
+            "conversations/print.html",
+            conversation=conversation,
+            summary=conversation.summary,
+            evidence=evidence,
+            names=names,
+        )
+    if fmt == "json":
+        body, mimetype = exports.export_json(record, evidence), "application/json"
+    else:
+        body, mimetype = exports.export_markdown(record, evidence), "text/markdown"
+    return Response(
+        body,
+        mimetype=mimetype,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError, SecurityErro
 
 from .airisk import AIRiskError, RateLimited, TokenRejected
 from .auth import redirect_to_token_page, sign_out
+from .sessions import SessionStoreDown
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,8 @@ def handle_csrf_error(error: CSRFError) -> Any:
 def handle_http_error(error: HTTPException) -> Any:
     """Render Flask's own HTTP errors (404, 405, 413, ...) with our layout."""
     status = error.code or 500
+    if isinstance(error, SessionStoreDown):
+        return render_error(status, error.title, error.description or error.name)
     return render_error(status, error.name, _HTTP_MESSAGES.get(status, error.name))
 
 

@@ -38,6 +38,11 @@ _ANCHOR_PREFIX_RE = re.compile(r"[A-Za-z0-9_-]*")
 _MARKER_RE = re.compile(r"【[^】\r\n]{1,200}】")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
+# Bidi embeddings/overrides (closed by PDF) and isolates (closed by PDI).
+_BIDI_RE = re.compile("[\u202a-\u202e\u2066-\u2069]")
+_EMBEDDINGS = frozenset("\u202a\u202b\u202d\u202e")
+_ISOLATES = frozenset("\u2066\u2067\u2068")
+_PDF, _PDI = "\u202c", "\u2069"
 _CODE_CLASS_RE = re.compile(r"language-[A-Za-z0-9_+-]+")
 _FRAGMENT_RE = re.compile(r"#[A-Za-z0-9_-]*")
 _HEADING_SHIFT = {"h1": "h4", "h2": "h4", "h3": "h5", "h4": "h6", "h5": "h6"}
@@ -45,7 +50,7 @@ _HEADING_SHIFT = {"h1": "h4", "h2": "h4", "h3": "h5", "h4": "h6", "h5": "h6"}
 _ALLOWED_TAGS = {
     "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "del",
     "s", "code", "pre", "blockquote", "ul", "ol", "li", "table", "thead",
-    "tbody", "tr", "th", "td", "a", "sup", "span",
+    "tbody", "tr", "th", "td", "a", "sup", "span", "mark",
 }  # fmt: skip
 # "*": empty set removes ammonia's default global attributes (lang, title).
 _ALLOWED_ATTRIBUTES = {
@@ -64,12 +69,40 @@ _CLEAN_CONTENT_TAGS = {
 
 
 def visible_text(text: str) -> str:
-    """Replace control characters and lone surrogates with visible stand-ins."""
+    """Replace control characters and lone surrogates with visible stand-ins.
+
+    Bidi embeddings, overrides and isolates the text leaves open are closed at
+    its end, so a field cannot reorder the page text that follows it (a
+    ``<title>`` or an ``<option>`` cannot hold a ``<bdi>``).
+    """
     if _SURROGATE_RE.search(text):
         # Round-trip through UTF-16 so valid pairs join and lone halves become
         # U+FFFD; a lone surrogate would otherwise crash the UTF-8 encoder.
         text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-    return _CONTROL_RE.sub(_control_picture, text)
+    return _close_bidi(_CONTROL_RE.sub(_control_picture, text))
+
+
+def _close_bidi(text: str) -> str:
+    if _BIDI_RE.search(text) is None:
+        return text
+    # Mirror UAX #9 (X1-X8): a PDF closes the innermost embedding unless an
+    # isolate was opened after it; a PDI closes the innermost isolate and any
+    # embeddings inside it; unmatched closers are ignored. Paragraph breaks
+    # are not counted as closers: an extra PDF or PDI at the end is harmless.
+    closers: list[str] = []
+    for match in _BIDI_RE.finditer(text):
+        char = match.group()
+        if char in _EMBEDDINGS:
+            closers.append(_PDF)
+        elif char in _ISOLATES:
+            closers.append(_PDI)
+        elif char == _PDF:
+            if closers and closers[-1] == _PDF:
+                closers.pop()
+        elif _PDI in closers:
+            while closers.pop() != _PDI:
+                pass
+    return text + "".join(reversed(closers))
 
 
 def _control_picture(match: re.Match[str]) -> str:
@@ -142,7 +175,33 @@ class _Citations:
         return out
 
 
-def _rewrite_inline(children: list[Token], citations: _Citations) -> list[Token]:
+def _mark(token: Token, needle: str) -> list[Token]:
+    """Split a text token so each case-insensitive match of ``needle`` is marked."""
+    text = token.content
+    folded, target = text.casefold(), needle.casefold()
+    if not target or len(folded) != len(text) or target not in folded:
+        # (casefold can change the length, e.g. "ß": then offsets would lie.)
+        return [token]
+    out: list[Token] = []
+    pos = 0
+    while (start := folded.find(target, pos)) != -1:
+        end = start + len(target)
+        if start > pos:
+            out.append(Token("text", "", 0, content=text[pos:start]))
+        out += [
+            Token("mark_open", "mark", 1),
+            Token("text", "", 0, content=text[start:end]),
+            Token("mark_close", "mark", -1),
+        ]
+        pos = end
+    if pos < len(text):
+        out.append(Token("text", "", 0, content=text[pos:]))
+    return out
+
+
+def _rewrite_inline(
+    children: list[Token], citations: _Citations, needle: str = ""
+) -> list[Token]:
     out: list[Token] = []
     link_depth = 0
     for child in children:
@@ -158,6 +217,12 @@ def _rewrite_inline(children: list[Token], citations: _Citations) -> list[Token]
             out.extend(citations.split(token, link_depth > 0))
         else:
             out.append(token)
+    if needle:
+        out = [
+            piece
+            for t in out
+            for piece in (_mark(t, needle) if t.type == "text" else [t])
+        ]
     return out
 
 
@@ -167,7 +232,9 @@ def _rewrite_tokens(state: StateCore) -> None:
             # Message headings must not compete with the page outline.
             token.tag = _HEADING_SHIFT.get(token.tag, "h6")
         elif token.type == "inline" and token.children:
-            token.children = _rewrite_inline(token.children, state.env["airisk"])
+            token.children = _rewrite_inline(
+                token.children, state.env["airisk"], state.env.get("find", "")
+            )
 
 
 def _build_markdown() -> MarkdownIt:
@@ -231,10 +298,12 @@ _PLAIN_CLEANER = nh3.Cleaner(
 
 
 @functools.lru_cache(maxsize=RENDER_CACHE_SIZE)
-def _render_cached(text: str, anchor_prefix: str, citation_count: int) -> Markup:
+def _render_cached(
+    text: str, anchor_prefix: str, citation_count: int, find: str
+) -> Markup:
     text = visible_text(text)
     numbers = {marker: k for k, marker in enumerate(find_citation_markers(text), 1)}
-    env = {"airisk": _Citations(numbers, anchor_prefix, citation_count)}
+    env = {"airisk": _Citations(numbers, anchor_prefix, citation_count), "find": find}
     html = _MARKDOWN.render(text, env)
     return Markup(_CLEANER.clean(html))
 
@@ -244,8 +313,13 @@ def _render_plain(text: str) -> Markup:
     return Markup(_PLAIN_CLEANER.clean(html))
 
 
-def render_markdown(text: str, *, anchor_prefix: str, citation_count: int) -> Markup:
+def render_markdown(
+    text: str, *, anchor_prefix: str, citation_count: int, find: str = ""
+) -> Markup:
     """Render untrusted Markdown to sanitized HTML with numbered citation refs.
+
+    ``find`` marks every case-insensitive match in the text with ``<mark>``
+    (not inside code, whose text markdown-it renders verbatim).
 
     :raises ValueError: if ``anchor_prefix`` is not ``[A-Za-z0-9_-]*``.
     """
@@ -255,7 +329,7 @@ def render_markdown(text: str, *, anchor_prefix: str, citation_count: int) -> Ma
         # Not cached: cheap to redo, and caching megabyte keys would let a few
         # huge messages hold most of the cache's memory.
         return _render_plain(text)
-    return _render_cached(text, anchor_prefix, citation_count)
+    return _render_cached(text, anchor_prefix, citation_count, find)
 
 
 def clear_render_cache() -> None:

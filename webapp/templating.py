@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from flask import Flask
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from .airisk import Message
 from .auth import token_hint
+from .preferences import current_theme
 from .rendering import render_markdown, visible_text
 
 
@@ -31,11 +34,12 @@ def reltime(value: datetime | None, now: datetime | None = None) -> str:
     return "just now"  # pragma: no cover - the loop always returns
 
 
-def abstime(value: datetime | None) -> str:
+def abstime(value: datetime | None, seconds: bool = False) -> str:
     """Return ``value`` as an absolute UTC time, such as 2026-11-28 14:03 UTC."""
     if value is None:
         return "unknown"
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    form = "%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC"
+    return value.astimezone(UTC).strftime(form)
 
 
 def isotime(value: datetime | None) -> str:
@@ -65,13 +69,35 @@ def https_url(value: str) -> str | None:
     return None
 
 
-def message_html(message: Message, index: int) -> Markup:
+def message_html(message: Message, index: int, find: str = "") -> Markup:
     """Render an AI message as sanitized Markdown with citation links."""
     return render_markdown(
         message.text,
         anchor_prefix=f"c{index}-",
         citation_count=len(message.citations),
+        find=find,
     )
+
+
+def mark(text: str, needle: str) -> Markup:
+    """Escape ``text`` and wrap each case-insensitive match of ``needle``."""
+    if not needle:
+        return escape(text)
+    pattern = re.compile(re.escape(needle), re.IGNORECASE)
+    out = Markup()
+    last = 0
+    for match in pattern.finditer(text):
+        out += escape(text[last : match.start()])
+        out += Markup("<mark>") + escape(match.group(0)) + Markup("</mark>")
+        last = match.end()
+    return out + escape(text[last:])
+
+
+def refresh_url(full_path: str) -> str:
+    """Return this page's path with ``refresh=1`` (bypass every cache)."""
+    parts = urlsplit(full_path)
+    args = [(k, v) for k, v in parse_qsl(parts.query) if k not in {"refresh", "format"}]
+    return parts.path + "?" + urlencode([*args, ("refresh", "1")])
 
 
 def init_app(app: Flask) -> None:
@@ -83,5 +109,8 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(money)
     app.add_template_filter(https_url)
     app.add_template_filter(visible_text, "visible")
+    app.add_template_filter(mark)
+    app.add_template_filter(refresh_url)
     app.add_template_global(message_html)
     app.add_template_global(token_hint)
+    app.context_processor(lambda: {"theme": current_theme()})

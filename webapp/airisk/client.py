@@ -4,6 +4,10 @@ Every call sends ``Authorization: Bearer <token>`` through :class:`BearerAuth`,
 has a connect/read timeout *and* a total deadline with a size cap on the body,
 follows no redirects, ignores proxy variables and ``~/.netrc``, and turns every
 failure into one of the typed errors in :mod:`webapp.airisk.errors`.
+
+The deadline covers the whole call (connect, headers, retries, body): a
+watchdog thread shuts down the socket of a call that runs past it, because a
+socket timeout only bounds the wait for the *next* byte.
 """
 
 from __future__ import annotations
@@ -11,18 +15,22 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import requests
-from requests.adapters import HTTPAdapter
+from urllib3.exceptions import ReadTimeoutError
 from urllib3.util import Retry
 
-from .cache import TTLCache, token_key
+from .deadline import WATCHDOG, Call, DeadlineAdapter
 from .errors import (
     AIRiskError,
     BadResponse,
@@ -44,6 +52,10 @@ from .models import (
 
 log = logging.getLogger(__name__)
 
+#: [calls, seconds] of the AIRisk calls of the current request, if someone
+#: (the request log) set it; the client knows nothing about Flask.
+upstream_stats: ContextVar[list[float]] = ContextVar("upstream_stats")
+
 T = TypeVar("T")
 
 #: What a conversation (or agent) id may look like. Dots and slashes are out:
@@ -52,6 +64,8 @@ T = TypeVar("T")
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 _CHUNK = 64 * 1024
+#: Longest Retry-After passed on to the browser, in seconds.
+_MAX_RETRY_AFTER = 24 * 3600
 
 
 def valid_id(value: str) -> bool:
@@ -85,7 +99,6 @@ class ClientSettings:
     deadline: float = 15.0
     max_bytes: int = 20 * 1024 * 1024
     retries: int = 1
-    agents_ttl: int = 300
 
 
 class AIRiskClient:
@@ -99,22 +112,15 @@ class AIRiskClient:
         self.settings = settings
         self._base = settings.base_url.rstrip("/")
         self._local = threading.local()
-        self._agents: TTLCache[list[Agent]] = TTLCache(maxsize=1024)
 
     # -- the API --------------------------------------------------------
 
     def list_agents(self, token: str) -> list[Agent]:
-        """Return the agents this token can see, cached for a few minutes.
+        """Return the agents this token can see.
 
         :raises AIRiskError: a subclass for each kind of failure.
         """
-        key = token_key(token)
-        cached = self._agents.get(key)
-        if cached is not None:
-            return cached
-        agents = self._get(token, "/api/Chat/ListAgents", None, parse_agents)
-        self._agents.set(key, agents, ttl=self.settings.agents_ttl)
-        return agents
+        return self._get(token, "/api/Chat/ListAgents", None, parse_agents)
 
     def list_conversations(
         self,
@@ -163,10 +169,6 @@ class AIRiskClient:
         """
         self.list_conversations(token, results=1)
 
-    def forget(self, token: str) -> None:
-        """Drop everything cached for ``token`` (on sign-out)."""
-        self._agents.delete(token_key(token))
-
     # -- HTTP -----------------------------------------------------------
 
     def _session(self) -> requests.Session:
@@ -191,7 +193,9 @@ class AIRiskClient:
                 raise_on_status=False,
                 raise_on_redirect=False,
             )
-            adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=4)
+            adapter = DeadlineAdapter(
+                max_retries=retry, pool_connections=4, pool_maxsize=4
+            )
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             self._local.session = session
@@ -204,29 +208,41 @@ class AIRiskClient:
         params: dict[str, str | int] | None,
         parse: Callable[[Any], T],
     ) -> T:
-        endpoint = path.split("/")[3] if path.count("/") >= 3 else path
         started = time.monotonic()
         try:
-            response = self._session().get(
-                self._base + path,
-                params=params,
-                auth=BearerAuth(token),
-                headers={"Accept": "application/json"},
-                timeout=(self.settings.connect_timeout, self.settings.read_timeout),
-                allow_redirects=False,
-                stream=True,
-            )
-        except requests.Timeout as exc:
-            raise UpstreamTimeout(f"{endpoint}: no answer in time") from exc
-        except requests.RequestException as exc:
-            raise Unavailable(f"{endpoint}: {type(exc).__name__}") from exc
-        try:
-            self._raise_for_status(endpoint, response)
-            body = self._read_body(endpoint, response, started)
-        except BaseException:
-            # A half-read or unwanted body poisons the connection: drop it.
+            return self._call(token, path, params, parse, started)
+        finally:
+            stats = upstream_stats.get(None)
+            if stats is not None:
+                stats[0] += 1
+                stats[1] += time.monotonic() - started
+
+    def _call(
+        self,
+        token: str,
+        path: str,
+        params: dict[str, str | int] | None,
+        parse: Callable[[Any], T],
+        started: float,
+    ) -> T:
+        endpoint = path.split("/")[3] if path.count("/") >= 3 else path
+        call = Call(started + self.settings.deadline)
+        with WATCHDOG.watch(call):
+            response = self._send(endpoint, token, path, params, call)
+            try:
+                self._raise_for_status(endpoint, response)
+                body = self._read_body(endpoint, response, call)
+            except BaseException:
+                # A half-read or unwanted body poisons the connection: drop it.
+                response.close()
+                raise
+        if call.expired:
+            # The watchdog cut the socket as the body ended: it cannot be reused.
             response.close()
-            raise
+            raise UpstreamTimeout(f"{endpoint}: body not complete in time")
+        # The body was read to its end, so the connection can serve the next
+        # page view (keep-alive).
+        response.raw.release_conn()
         log.debug(
             "AIRisk %s %s in %.1f ms",
             endpoint,
@@ -238,6 +254,29 @@ class AIRiskClient:
         except (ValueError, RecursionError) as exc:
             raise BadResponse(f"{endpoint}: body is not JSON") from exc
         return parse(payload)
+
+    def _send(
+        self,
+        endpoint: str,
+        token: str,
+        path: str,
+        params: dict[str, str | int] | None,
+        call: Call,
+    ) -> requests.Response:
+        try:
+            return self._session().get(
+                self._base + path,
+                params=params,
+                auth=BearerAuth(token),
+                headers={"Accept": "application/json"},
+                timeout=(self.settings.connect_timeout, self.settings.read_timeout),
+                allow_redirects=False,
+                stream=True,
+            )
+        except requests.RequestException as exc:
+            if call.expired or _is_timeout(exc):
+                raise UpstreamTimeout(f"{endpoint}: no answer in time") from exc
+            raise Unavailable(f"{endpoint}: {type(exc).__name__}") from exc
 
     def _raise_for_status(self, endpoint: str, response: requests.Response) -> None:
         status = response.status_code
@@ -265,25 +304,24 @@ class AIRiskClient:
         raise error
 
     def _read_body(
-        self, endpoint: str, response: requests.Response, started: float
+        self, endpoint: str, response: requests.Response, call: Call
     ) -> bytes:
         """Read the body within the total deadline and the size cap.
 
-        The read timeout only bounds the gap between two bytes, so a server
-        that drips a byte a second would hold the worker forever; ``read1``
-        returns whatever arrived, which lets the deadline be checked.
+        ``read1`` returns whatever arrived, so a body dripped a byte at a time
+        ends at the deadline check here; a read that blocks on a line that
+        never ends (a chunk size) is ended by the watchdog instead.
         """
         limit = self.settings.max_bytes
-        length = response.headers.get("Content-Length", "")
-        if length.isdigit() and int(length) > limit:
+        length = _header_int(response.headers.get("Content-Length"))
+        if length is not None and length > limit:
             raise BadResponse(f"{endpoint}: body of {length} bytes is over the cap")
-        deadline = started + self.settings.deadline
         raw = response.raw
         chunks: list[bytes] = []
         size = 0
         try:
             while True:
-                if time.monotonic() > deadline:
+                if time.monotonic() > call.deadline:
                     raise UpstreamTimeout(f"{endpoint}: body not complete in time")
                 chunk = raw.read1(_CHUNK, decode_content=True)
                 if not chunk:
@@ -298,12 +336,13 @@ class AIRiskClient:
             raise
         except Exception as exc:  # urllib3 protocol, timeout and decode errors
             name = type(exc).__name__
-            if "Timeout" in name:
+            if call.expired or "Timeout" in name:
                 raise UpstreamTimeout(f"{endpoint}: read timed out") from exc
             raise BadResponse(f"{endpoint}: body incomplete ({name})") from exc
-        # The body was read to its end, so the connection can serve the next
-        # page view (keep-alive).
-        raw.release_conn()
+        if call.expired:
+            # A body without a length ends when the socket does, and the
+            # watchdog just ended it: what arrived is not the whole body.
+            raise UpstreamTimeout(f"{endpoint}: body not complete in time")
         return b"".join(chunks)
 
 
@@ -312,7 +351,44 @@ def _reject_constant(name: str) -> None:
     return None
 
 
+def _header_int(value: str | None) -> int | None:
+    """Return a header's value as a non-negative integer, or None.
+
+    ``str.isdigit()`` alone is true for "³" (which ``int()`` refuses) and for
+    other scripts' digits, and ``int()`` refuses more than 4300 digits: an
+    upstream header must never turn into a 500.
+    """
+    text = (value or "").strip()
+    if not (text.isascii() and text.isdigit()):
+        return None
+    # Past 18 digits the number is over any cap or limit anyway.
+    return int(text) if len(text) <= 18 else sys.maxsize
+
+
 def _retry_after(value: str | None) -> int | None:
-    if value and value.strip().isdigit():
-        return min(int(value.strip()), 24 * 3600)
-    return None
+    """Return Retry-After in seconds, from delta-seconds or an HTTP-date."""
+    if not value:
+        return None
+    seconds = _header_int(value)
+    if seconds is None:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = max(0, int((when - datetime.now(UTC)).total_seconds()))
+    return min(seconds, _MAX_RETRY_AFTER)
+
+
+def _is_timeout(exc: requests.RequestException) -> bool:
+    """Return whether ``exc`` is a timeout, also when retries wrapped it.
+
+    With a Retry mounted, urllib3 reports a read timeout it will not retry as
+    ``MaxRetryError(reason=ReadTimeoutError)``, which requests raises as a
+    ConnectionError, not a Timeout.
+    """
+    if isinstance(exc, requests.Timeout):
+        return True
+    reason = getattr(exc.args[0] if exc.args else None, "reason", None)
+    return isinstance(reason, ReadTimeoutError)

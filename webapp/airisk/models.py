@@ -94,6 +94,8 @@ class Conversation:
 
     summary: ConversationSummary
     messages: tuple[Message, ...]
+    #: When the dashboard fetched it from AIRisk (set by the service layer).
+    fetched_at: datetime | None = None
 
 
 def _text(value: Any) -> str:

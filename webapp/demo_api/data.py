@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from . import answers, texts
+from . import answers, hostile, texts
 from .conversations import (
     Agent,
     Json,
@@ -24,17 +24,23 @@ from .conversations import (
     ordinary_messages,
     zulu_iso,
 )
+from .large import LARGE_TOKEN, LargeHistory
 
 ALICE_TOKEN = "demo-alice"
 BOB_TOKEN = "demo-bob"
 EXPIRED_TOKEN = "demo-expired"
 GENERIC_TOKEN = "demo-generic"
+HOSTILE_TOKEN = "demo-hostile"
 
 DEMO_TOKENS: dict[str, str] = {
     ALICE_TOKEN: "Alice Martin, the main demo user: 270+ conversations, one very long",
     BOB_TOKEN: "Bob Chen, a second user with a smaller security-focused history",
     EXPIRED_TOKEN: "an expired token: every call answers 401",
     GENERIC_TOKEN: "an application token: 403 on /api/Chat/*, 200 on ListUsers",
+    LARGE_TOKEN: "a user with 10,000 short conversations, for whole-history "
+    "scan benchmarks",
+    HOSTILE_TOKEN: "a user whose conversations carry an XSS and Markdown-bomb "
+    "corpus: the pages must stay inert",
 }
 
 ALICE_CONVERSATIONS = 270  # ordinary ones; the long conversation comes on top
@@ -76,6 +82,8 @@ class Dataset:
     summaries: dict[str, list[Json]]  # same order, ``messages`` emptied
     grants: dict[str, TokenGrant]
     long_conversation_id: str
+    extra_agents: dict[str, list[Json]]  # user id -> agents only they see
+    large: LargeHistory  # demo-large: built on first use, not in ``users``
     _by_id: dict[str, tuple[str, Json]] = field(repr=False)
 
     def grant_for(self, token: str) -> TokenGrant | None:
@@ -92,13 +100,25 @@ class Dataset:
             token = base
         return self.grants.get(token)
 
+    def agents_for(self, user_id: str) -> list[Json]:
+        """Return the agents ListAgents shows the user: the tenant's, then extras."""
+        return self.agents + self.extra_agents.get(user_id, [])
+
     def user_id_for(self, token: str) -> str | None:
         """Return the user id a user token acts as (None for other tokens)."""
         grant = self.grants.get(token)
         return grant.user_id if grant else None
 
+    def summaries_for(self, user_id: str) -> list[Json]:
+        """Return the user's conversation summaries, newest first."""
+        if user_id == self.large.user_id:
+            return self.large.summaries
+        return self.summaries[user_id]
+
     def conversation(self, user_id: str, conversation_id: str) -> Json | None:
         """Return one of the user's conversations, or None if not theirs."""
+        if user_id == self.large.user_id:
+            return self.large.conversation(conversation_id)
         found = self._by_id.get(conversation_id)
         if found is None or found[0] != user_id:
             return None
@@ -259,9 +279,18 @@ def build_dataset(seed: int, now: datetime) -> Dataset:
         count=rng.randint(25, 40),
     )
 
+    # Drawn last, from its own generator, so Alice and Bob stay as they were.
+    hostile_user = hostile.build(
+        random.Random(rng.getrandbits(64)),
+        company_id=company_id,
+        agents=list(agents.values()),
+        now=now,
+    )
+
     users: dict[str, list[Json]] = {owner.user_id: [] for owner in owners}
     users[alice.user_id] = _newest_first(alice_history)
     users[bob.user_id] = _newest_first(bob_history)
+    users[hostile_user.user_id] = hostile_user.conversations
     summaries = {
         user_id: [{**conv, "messages": []} for conv in convs]
         for user_id, convs in users.items()
@@ -275,8 +304,12 @@ def build_dataset(seed: int, now: datetime) -> Dataset:
         ALICE_TOKEN: TokenGrant(ALICE_TOKEN, alice.user_id),
         BOB_TOKEN: TokenGrant(BOB_TOKEN, bob.user_id),
         GENERIC_TOKEN: TokenGrant(GENERIC_TOKEN, None),
+        HOSTILE_TOKEN: TokenGrant(HOSTILE_TOKEN, hostile_user.user_id),
         # EXPIRED_TOKEN is deliberately absent: it must always answer 401.
     }
+    # Its own generators, seeded from ``seed``: the other users stay as they were.
+    large = LargeHistory(seed, company_id=company_id, agents=agents, now=now)
+    grants[LARGE_TOKEN] = TokenGrant(LARGE_TOKEN, large.user_id)
     return Dataset(
         seed=seed,
         now=now,
@@ -287,5 +320,7 @@ def build_dataset(seed: int, now: datetime) -> Dataset:
         summaries=summaries,
         grants=grants,
         long_conversation_id=long_conv["id"],
+        large=large,
+        extra_agents={hostile_user.user_id: hostile_user.agents},
         _by_id=by_id,
     )

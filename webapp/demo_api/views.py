@@ -57,7 +57,10 @@ def dataset() -> Dataset:
 def json_response(payload: Any) -> Response:
     """Serialise a payload compactly, as ASP.NET does, keeping non-ASCII text."""
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-    return Response(body.encode("utf-8"), status=200, content_type=JSON_TYPE)
+    # A lone surrogate (only in the hostile data) cannot be UTF-8: write it as
+    # the JSON escape "\ud800", which a real server can send too.
+    data = body.encode("utf-8", "backslashreplace")
+    return Response(data, status=200, content_type=JSON_TYPE)
 
 
 def problem(status: int, title: str, **extra: Any) -> Response:
@@ -152,7 +155,7 @@ def _list(agent_id: str | None) -> Response:
     if errors:
         return problem(400, "One or more validation errors occurred.", errors=errors)
     search = request.args.get("metadatasearch", "").strip().lower()
-    summaries = dataset().summaries[g.user_id]
+    summaries = dataset().summaries_for(g.user_id)
     if agent_id or search:
         summaries = [
             s
@@ -166,8 +169,8 @@ def _list(agent_id: str | None) -> Response:
 @bp.get("/Chat/ListAgents", provide_automatic_options=False)
 @user_token_required
 def list_agents() -> Response:
-    """Return every agent of the tenant."""
-    return json_response(dataset().agents)
+    """Return every agent of the tenant (and the hostile user's extra ones)."""
+    return json_response(dataset().agents_for(g.user_id))
 
 
 @bp.get("/Chat/GetConversations", provide_automatic_options=False)

@@ -1,0 +1,470 @@
+"""Production and scale-out, with real processes: gunicorn dashboards sharing a
+real redis-server, the demo AIRisk API on loopback, and the session store
+going away and coming back."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import requests
+from conftest import DEMO_NOW, Page, make_app
+from test_end_to_end import ALICE, Browser, conversation_links
+from werkzeug.serving import ThreadedWSGIServer
+
+from webapp.demo_api import create_demo_app
+from webapp.demo_api.server import DemoServer
+
+SECRET = "scale-out-secret-key-0123456789abcdef"
+PASSWORD = "redis-test-password"
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for_port(port: int, process: subprocess.Popen[str], what: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = process.stdout.read() if process.stdout else ""
+            raise AssertionError(f"{what} exited early:\n{output}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"{what} did not start on port {port}")
+
+
+class RedisServer:
+    """A real redis-server on a free loopback port, with a password."""
+
+    def __init__(self, directory: Path) -> None:
+        if not os.path.exists(REDIS_SERVER):
+            raise AssertionError(
+                "redis-server is missing: install it with apt-get install "
+                "redis-server (make test and .ci/run do)"
+            )
+        self.directory = directory
+        self.port = free_port()
+        self.process: subprocess.Popen[str] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://:{PASSWORD}@127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                REDIS_SERVER,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--requirepass",
+                PASSWORD,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        wait_for_port(self.port, self.process, "redis-server")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)  # in case a test froze it
+            self.process.terminate()
+        try:
+            self.process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.communicate()
+
+    def client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.url)
+
+
+class CountingServer(ThreadedWSGIServer):
+    """werkzeug's threaded server, counting the TCP connections it accepts."""
+
+    accepted = 0
+
+    def get_request(self) -> Any:
+        request = super().get_request()
+        type(self).accepted += 1
+        return request
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[tuple[str, type[CountingServer]]]:
+    counter = type("Counter", (CountingServer,), {"accepted": 0})
+    server = counter("127.0.0.1", 0, create_demo_app(now=DEMO_NOW))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", counter
+    server.shutdown()
+    server.server_close()
+
+
+class Dashboard:
+    """``airisk-viewer serve`` in its own process."""
+
+    def __init__(self, env: dict[str, str], cwd: Path, threads: int = 4) -> None:
+        self.port = free_port()
+        self.env = env
+        self.cwd = cwd
+        self.threads = threads
+        self.process: subprocess.Popen[str] | None = None
+        self.output = ""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Dashboard:
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "webapp.cli",
+                "serve",
+                "--port",
+                str(self.port),
+                "--workers",
+                "1",
+                "--threads",
+                str(self.threads),
+            ],
+            env=self.env,
+            cwd=self.cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        wait_for_port(self.port, self.process, "the dashboard")
+        return self
+
+    def stop(self) -> str:
+        if self.process is None or self.process.returncode is not None:
+            return self.output
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            out, _ = self.process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            out, _ = self.process.communicate()
+        self.output += out
+        return self.output
+
+
+def environment(tmp_path: Path, **settings: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AIRISK_", "FLASK_", "SESSION_", "CACHE_", "REDIS_"))
+    }
+    env.update(
+        SECRET_KEY=SECRET,
+        HOME=str(tmp_path),
+        SESSION_DIR=str(tmp_path / "sessions"),
+    )
+    env.update(settings)
+    return env
+
+
+@pytest.fixture
+def pair(
+    tmp_path: Path, redis_server: RedisServer, upstream: Any
+) -> Iterator[tuple[Dashboard, Dashboard]]:
+    env = environment(
+        tmp_path,
+        AIRISK_BASE_URL=upstream[0],
+        SESSION_BACKEND="redis",
+        CACHE_BACKEND="redis",
+        REDIS_URL=redis_server.url,
+        LOG_FORMAT="json",
+    )
+    a = Dashboard(env, tmp_path).start()
+    b = Dashboard(env, tmp_path).start()
+    yield a, b
+    a.stop()
+    b.stop()
+
+
+def sign_in(browser: Browser, token: str = ALICE) -> requests.Response:
+    return browser.enter_token(token, browser.get("/token"))
+
+
+def on(dashboard: Dashboard, browser: Browser) -> Browser:
+    """Return a browser for ``dashboard`` sharing ``browser``'s cookies."""
+    other = Browser(dashboard.url)
+    other.http.cookies = browser.http.cookies
+    return other
+
+
+def test_a_session_works_on_every_instance(pair: tuple[Dashboard, Dashboard]) -> None:
+    a, b = pair
+    browser_a = Browser(a.url)
+    assert sign_in(browser_a).status_code == 200
+    browser_b = on(b, browser_a)
+    listing = browser_b.get("/conversations")
+    assert urlsplit_path(listing) == "/conversations"
+    assert len(conversation_links(listing)) == 20
+    # Signing out on B signs out on A.
+    browser_b.post("/logout", {"csrf_token": browser_b.form_token(listing)})
+    assert urlsplit_path(browser_a.get("/conversations")) == "/token"
+
+
+def urlsplit_path(response: requests.Response) -> str:
+    return requests.utils.urlparse(response.url).path
+
+
+def test_idle_timeout_recorded_on_one_instance_holds_on_the_other(
+    pair: tuple[Dashboard, Dashboard], redis_server: RedisServer
+) -> None:
+    a, b = pair
+    browser_a = Browser(a.url)
+    sign_in(browser_a)
+    store = redis_server.client()
+    keys = store.scan_iter("session:*")
+    (key,) = [k for k in keys if b'"t"' in (store.get(k) or b"")]
+    ttl = store.ttl(key)
+    assert 0 < ttl <= 30 * 60, "the store expires an idle session by itself"
+    record = json.loads(store.get(key) or b"{}")
+    assert "alice" not in json.dumps(record), "the token is stored encrypted"
+    record["s"] -= 31 * 60  # last seen 31 minutes ago
+    store.set(key, json.dumps(record), ex=ttl)
+    response = on(b, browser_a).get("/conversations?page=2")
+    assert urlsplit_path(response) == "/token"
+    assert "reason=idle" in response.url
+
+
+def test_a_forged_pickle_in_redis_is_never_unpickled(
+    pair: tuple[Dashboard, Dashboard], redis_server: RedisServer, tmp_path: Path
+) -> None:
+    import pickle
+
+    a, _ = pair
+    browser = Browser(a.url)
+    sign_in(browser)
+    store = redis_server.client()
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self) -> Any:
+            return (open, (str(marker), "w"))
+
+    for key in store.scan_iter("*"):
+        store.set(key, pickle.dumps(Exploit()))
+    assert urlsplit_path(browser.get("/conversations")) == "/token"
+    assert urlsplit_path(browser.get("/conversations?size=50")) == "/token"
+    assert not marker.exists()
+
+
+def test_caches_never_leak_between_tokens_across_instances(
+    pair: tuple[Dashboard, Dashboard], upstream: Any
+) -> None:
+    a, b = pair
+    alice_a, bob_b = Browser(a.url), Browser(b.url)
+    sign_in(alice_a, ALICE)
+    sign_in(bob_b, "demo-bob")
+    alice_b, bob_a = on(b, alice_a), on(a, bob_b)
+    alice_ids: set[str] = set()
+    bob_ids: set[str] = set()
+    for _ in range(2):
+        for browser, seen in (
+            (alice_a, alice_ids),
+            (bob_b, bob_ids),
+            (alice_b, alice_ids),
+            (bob_a, bob_ids),
+        ):
+            seen.update(conversation_links(browser.get("/conversations?size=100")))
+    assert alice_ids and bob_ids
+    assert not alice_ids & bob_ids
+
+
+def test_sessions_survive_a_restart_redis(
+    tmp_path: Path, redis_server: RedisServer, upstream: Any
+) -> None:
+    env = environment(
+        tmp_path,
+        AIRISK_BASE_URL=upstream[0],
+        SESSION_BACKEND="redis",
+        REDIS_URL=redis_server.url,
+    )
+    first = Dashboard(env, tmp_path).start()
+    browser = Browser(first.url)
+    sign_in(browser)
+    first.stop()
+    second = Dashboard(env, tmp_path).start()
+    try:
+        again = on(second, browser).get("/conversations")
+        assert urlsplit_path(again) == "/conversations"
+    finally:
+        second.stop()
+
+
+def test_sessions_survive_a_restart_filesystem(tmp_path: Path, upstream: Any) -> None:
+    config = {"AIRISK_BASE_URL": upstream[0], "SECRET_KEY": SECRET}
+    with DemoServer(make_app(tmp_path, **config)) as first:
+        browser = Browser(first.url)
+        sign_in(browser)
+    with DemoServer(make_app(tmp_path, **config)) as second:
+        again = on(second, browser).get("/conversations")  # type: ignore[arg-type]
+        assert urlsplit_path(again) == "/conversations"
+
+
+def test_redis_down_is_a_503_page_and_recovery_needs_no_restart(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, upstream: Any
+) -> None:
+    store = RedisServer(tmp_path_factory.mktemp("redis-down"))
+    store.start()
+    env = environment(
+        tmp_path,
+        AIRISK_BASE_URL=upstream[0],
+        SESSION_BACKEND="redis",
+        CACHE_BACKEND="redis",
+        REDIS_URL=store.url,
+    )
+    dashboard = Dashboard(env, tmp_path).start()
+    try:
+        browser = Browser(dashboard.url)
+        sign_in(browser)
+        # Unresponsive (stopped), then gone (killed).
+        assert store.process
+        store.process.send_signal(signal.SIGSTOP)
+        frozen = browser.get("/conversations")
+        assert frozen.status_code == 503
+        assert "session store" in Page(frozen.text).text
+        assert browser.get("/healthz").status_code == 200
+        assert browser.get("/readyz").status_code == 503
+        store.process.send_signal(signal.SIGCONT)
+        back = browser.get("/conversations")
+        assert back.status_code == 200, "same session, no restart"
+        store.stop()
+        down = browser.get("/conversations")
+        assert down.status_code == 503 and "Traceback" not in down.text
+        store.start()  # empty: the session is gone, the dashboard recovers
+        recovered = browser.get("/conversations")
+        assert urlsplit_path(recovered) == "/token"
+        assert sign_in(browser).status_code == 200
+        assert browser.get("/readyz").status_code == 200
+    finally:
+        output = dashboard.stop()
+        store.stop()
+    assert "Traceback" not in output
+
+
+def test_health_endpoints_need_no_token_and_reveal_nothing(
+    pair: tuple[Dashboard, Dashboard],
+) -> None:
+    a, _ = pair
+    for path in ("/healthz", "/readyz"):
+        response = requests.get(a.url + path, timeout=10)
+        assert response.status_code == 200
+        assert set(response.json()) == {"status"}
+        assert "redis" not in response.text.lower() and SECRET not in response.text
+
+
+@pytest.fixture
+def keep_alive_upstream() -> Iterator[str]:
+    """The demo API under gunicorn (werkzeug's server closes every connection),
+    counting accepted connections; see bench/upstream.py."""
+    root = Path(__file__).resolve().parent.parent
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.upstream", "--port", "0", "--latency-ms", "0"],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stdout
+    port = json.loads(process.stdout.readline())["port"]
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    process.communicate(timeout=20)
+
+
+def test_page_views_reuse_upstream_connections(
+    tmp_path: Path, keep_alive_upstream: str
+) -> None:
+    url = keep_alive_upstream
+    env = environment(
+        tmp_path, AIRISK_BASE_URL=url, AIRISK_CACHE_TTL="0", AIRISK_AGENTS_TTL="0"
+    )
+    dashboard = Dashboard(env, tmp_path, threads=4).start()
+    try:
+        browser = Browser(dashboard.url)
+        sign_in(browser)
+        requests.get(url + "/_bench/reset", timeout=10)
+        for _ in range(200):
+            assert browser.get("/conversations").status_code == 200
+        stats = requests.get(url + "/_bench/stats", timeout=10).json()
+    finally:
+        dashboard.stop()
+    # 200 views = 400 AIRisk calls (agents + page, cache off), over at most
+    # one kept-alive connection per worker thread.
+    assert sum(stats["requests"].values()) >= 400
+    assert stats["connections"] <= 4, stats
+
+
+def test_one_json_log_line_per_request_without_secrets(
+    pair: tuple[Dashboard, Dashboard],
+) -> None:
+    a, b = pair
+    browser = Browser(a.url)
+    sign_in(browser)
+    browser.get(
+        "/conversations?q=secret-search-term&page=2",
+        headers={"X-Request-ID": "trace-123"},
+    )
+    cookie = browser.http.cookies.get("session") or ""
+    output = a.stop() + b.stop()
+    lines = [
+        json.loads(line)
+        for line in output.splitlines()
+        if line.startswith("{") and '"webapp.request"' in line
+    ]
+    traced = [line for line in lines if line["request_id"] == "trace-123"]
+    assert len(traced) == 1
+    entry = traced[0]
+    assert entry["method"] == "GET" and entry["status"] == 200
+    assert entry["path"].startswith("/conversations?") and "page=2" in entry["path"]
+    assert "secret-search-term" not in output
+    assert entry["upstream_calls"] >= 1 and entry["duration_ms"] >= 0
+    assert ALICE not in output
+    assert cookie and cookie not in output
+    assert not re.search(r"Traceback", output)

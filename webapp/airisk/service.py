@@ -1,0 +1,203 @@
+"""Cached access to AIRisk on behalf of one token at a time.
+
+The views talk to this layer, not to the HTTP client: it reuses recent answers
+(per token, never shared between tokens), records when each answer was fetched
+so pages can say how fresh they are, bypasses the cache on "refresh", forgets
+a token's answers at sign-out, and pages through the whole history for search.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from .cache import Cache, token_key
+from .client import AIRiskClient
+from .models import Agent, Conversation, ConversationSummary
+
+#: Rows asked for per call while scanning the whole history.
+SCAN_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationPage:
+    """One page of GetConversations and when it was fetched."""
+
+    rows: tuple[ConversationSummary, ...]
+    fetched_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """Every conversation summary a token can see (as far as scanned)."""
+
+    rows: tuple[ConversationSummary, ...]
+    pages: int
+    complete: bool
+    fetched_at: datetime
+    #: The scan stopped at AIRISK_SCAN_MAX: as far as a scan ever goes, so it
+    #: is reused like a complete one (only a *stopped* scan is redone).
+    capped: bool = False
+
+    @property
+    def final(self) -> bool:
+        """Return whether scanning again would not read further."""
+        return self.complete or self.capped
+
+
+@dataclass(frozen=True, slots=True)
+class ScanProgress:
+    """How far a whole-history scan has come; ``history`` is set when done."""
+
+    pages: int
+    conversations: int
+    new_rows: tuple[ConversationSummary, ...]
+    history: History | None = None
+
+
+@dataclass(frozen=True)
+class CachePolicy:
+    """How long each kind of answer is reused, in seconds."""
+
+    pages: float = 60
+    conversations: float = 60
+    agents: float = 300
+    history: float = 300
+    max_history: int = 100_000
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class AIRiskService:
+    """The dashboard's view of AIRisk: the client plus a per-token cache."""
+
+    def __init__(self, client: AIRiskClient, cache: Cache, policy: CachePolicy) -> None:
+        self.client = client
+        self.cache = cache
+        self.policy = policy
+
+    def _cached(self, token: str, key: str, fresh: bool) -> tuple[str, Any]:
+        full_key = f"{token_key(token)}:{key}"
+        return full_key, None if fresh else self.cache.get(full_key)
+
+    def agents(self, token: str, *, fresh: bool = False) -> list[Agent]:
+        """Return the token's agents.
+
+        :raises AIRiskError: a subclass for each kind of failure.
+        """
+        key, hit = self._cached(token, "agents", fresh)
+        if hit is not None:
+            return list(hit)
+        agents = self.client.list_agents(token)
+        self.cache.set(key, tuple(agents), ttl=self.policy.agents)
+        return agents
+
+    def page(
+        self,
+        token: str,
+        *,
+        results: int,
+        skip: int,
+        search: str = "",
+        agent_id: str | None = None,
+        fresh: bool = False,
+    ) -> ConversationPage:
+        """Return one page of conversation summaries.
+
+        :raises AIRiskError: a subclass for each kind of failure.
+        """
+        key, hit = self._cached(
+            token, f"page:{results}:{skip}:{agent_id or ''}:{search}", fresh
+        )
+        if hit is not None:
+            return hit
+        rows = self.client.list_conversations(
+            token, results=results, skip=skip, search=search, agent_id=agent_id
+        )
+        page = ConversationPage(tuple(rows), _now())
+        self.cache.set(key, page, ttl=self.policy.pages)
+        return page
+
+    def conversation(
+        self, token: str, conversation_id: str, *, fresh: bool = False
+    ) -> Conversation:
+        """Return one conversation with its messages.
+
+        :raises AIRiskError: a subclass for each kind of failure.
+        """
+        key, hit = self._cached(token, f"conversation:{conversation_id}", fresh)
+        if hit is not None:
+            return hit
+        conversation = dataclasses.replace(
+            self.client.get_conversation(token, conversation_id), fetched_at=_now()
+        )
+        self.cache.set(key, conversation, ttl=self.policy.conversations)
+        return conversation
+
+    def cached_history(
+        self, token: str, *, agent_id: str = "", search: str = ""
+    ) -> History | None:
+        """Return a finished or stopped scan still in the cache, if any."""
+        _, hit = self._cached(token, f"history:{agent_id}:{search}", False)
+        return hit
+
+    def scan(
+        self,
+        token: str,
+        *,
+        agent_id: str = "",
+        search: str = "",
+        fresh: bool = False,
+    ) -> Iterator[ScanProgress]:
+        """Page through the whole history, yielding progress after each page.
+
+        AIRisk has no total and no title search, so the only way to search
+        everything is to read every page. The finished scan is cached; a scan
+        that is stopped (the generator closed) caches what it had, marked
+        incomplete, so "stop" keeps the results found so far.
+
+        :raises AIRiskError: a subclass for each kind of failure.
+        """
+        key, hit = self._cached(token, f"history:{agent_id}:{search}", fresh)
+        if hit is not None and hit.final:
+            yield ScanProgress(hit.pages, len(hit.rows), hit.rows, hit)
+            return
+        rows: dict[str, ConversationSummary] = {}
+        pages = 0
+        started = _now()
+        complete = False
+        try:
+            while len(rows) < self.policy.max_history:
+                batch = self.client.list_conversations(
+                    token,
+                    results=SCAN_PAGE_SIZE,
+                    skip=pages * SCAN_PAGE_SIZE,
+                    search=search,
+                    agent_id=agent_id or None,
+                )
+                pages += 1
+                # A conversation updated during the scan moves to the front
+                # and shifts the pages: keep the first copy, drop repeats.
+                new = tuple(row for row in batch if row.id not in rows)
+                rows.update((row.id, row) for row in new)
+                complete = len(batch) < SCAN_PAGE_SIZE
+                if complete:
+                    break
+                yield ScanProgress(pages, len(rows), new)
+        finally:
+            if rows or complete:
+                capped = len(rows) >= self.policy.max_history
+                history = History(
+                    tuple(rows.values()), pages, complete, started, capped
+                )
+                self.cache.set(key, history, ttl=self.policy.history)
+        yield ScanProgress(pages, len(rows), new, history)
+
+    def forget(self, token: str) -> None:
+        """Drop everything cached for ``token`` (on sign-out)."""
+        self.cache.delete_prefix(token_key(token) + ":")

@@ -1,0 +1,254 @@
+"""Normalized records, the evidence hash, and the export formats.
+
+The JSON twins and every export use the same normalized records (documented
+in ``docs/exports.md``). A conversation's evidence hash is the SHA-256 of its
+*canonical JSON*: the normalized conversation record serialized with sorted
+keys, no insignificant whitespace, UTF-8 and non-ASCII characters kept as is.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from .airisk import Conversation, ConversationSummary, Message
+
+#: Version of the normalized record format; bump it when a field changes.
+FORMAT = "airisk-viewer/1"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value else None
+
+
+def summary_record(
+    row: ConversationSummary, agent_names: dict[str, str]
+) -> dict[str, Any]:
+    """Return the normalized record of a conversation summary."""
+    return {
+        "id": row.id,
+        "title": row.title,
+        "userId": row.user_id,
+        "agentId": row.agent_id,
+        "agentName": agent_names.get(row.agent_id),
+        "created": _iso(row.created),
+        "updated": _iso(row.updated),
+        "promptTokens": row.prompt_tokens,
+        "completionTokens": row.completion_tokens,
+        "totalTokens": row.total_tokens,
+        "cost": row.cost,
+        "flagged": row.flagged,
+        "tags": list(row.metadata),
+    }
+
+
+def message_record(message: Message) -> dict[str, Any]:
+    """Return the normalized record of a message."""
+    return {
+        "id": message.id,
+        "type": message.type,
+        "text": message.text,
+        "feedback": message.feedback,
+        "fileName": message.file_name or None,
+        "fileUrl": message.file_url or None,
+        "citations": [
+            {
+                "id": c.id,
+                "title": c.title,
+                "filepath": c.filepath,
+                "url": c.url,
+                "content": c.content,
+            }
+            for c in message.citations
+        ],
+    }
+
+
+def conversation_record(
+    conversation: Conversation, agent_names: dict[str, str]
+) -> dict[str, Any]:
+    """Return the normalized record of a conversation with all its messages."""
+    record = summary_record(conversation.summary, agent_names)
+    record["messages"] = [message_record(m) for m in conversation.messages]
+    return record
+
+
+def canonical_json(record: Any) -> bytes:
+    """Return the canonical JSON bytes of ``record`` (what the hash covers)."""
+    return json.dumps(
+        record, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode("utf-8")
+
+
+def evidence_hash(record: Any) -> str:
+    """Return the SHA-256 (hex) of the canonical JSON of ``record``."""
+    return hashlib.sha256(canonical_json(record)).hexdigest()
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The header every conversation export starts with."""
+
+    conversation_id: str
+    user_id: str
+    agent: str
+    created: str | None
+    updated: str | None
+    message_count: int
+    exported_at: str
+    url: str
+    sha256: str
+
+    @classmethod
+    def of(
+        cls, record: dict[str, Any], url: str, now: datetime | None = None
+    ) -> Evidence:
+        """Build the evidence header of a normalized conversation record."""
+        return cls(
+            conversation_id=record["id"],
+            user_id=record["userId"],
+            agent=record["agentName"] or record["agentId"],
+            created=record["created"],
+            updated=record["updated"],
+            message_count=len(record["messages"]),
+            exported_at=(now or datetime.now(UTC)).replace(microsecond=0).isoformat(),
+            url=url,
+            sha256=evidence_hash(record),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the header as a JSON object (camelCase keys)."""
+        return {
+            "format": FORMAT,
+            "conversationId": self.conversation_id,
+            "userId": self.user_id,
+            "agent": self.agent,
+            "created": self.created,
+            "updated": self.updated,
+            "messageCount": self.message_count,
+            "exportedAt": self.exported_at,
+            "url": self.url,
+            "sha256": self.sha256,
+            "hashOf": "canonical JSON of the 'conversation' object (docs/exports.md)",
+        }
+
+    def lines(self) -> list[tuple[str, str]]:
+        """Return (label, value) pairs for text formats."""
+        return [
+            ("Conversation ID", self.conversation_id),
+            ("User ID", self.user_id),
+            ("Agent", self.agent),
+            ("Created", self.created or "unknown"),
+            ("Last updated", self.updated or "unknown"),
+            ("Messages", str(self.message_count)),
+            ("Exported at (UTC)", self.exported_at),
+            ("Dashboard URL", self.url),
+            ("SHA-256 of canonical JSON", self.sha256),
+        ]
+
+
+def export_json(record: dict[str, Any], evidence: Evidence) -> str:
+    """Return the JSON export: the evidence header, then the conversation."""
+    return json.dumps(
+        {"evidence": evidence.as_dict(), "conversation": record},
+        ensure_ascii=False,
+        indent=2,
+    )
+
+
+def _md_escape_line(text: str) -> str:
+    return text.replace("\r", "").replace("\n", " ")
+
+
+def export_markdown(record: dict[str, Any], evidence: Evidence) -> str:
+    """Return the Markdown export: an evidence table, then every message."""
+    out = [f"# {_md_escape_line(record['title'] or 'Untitled conversation')}", ""]
+    out += ["| Evidence | |", "|---|---|"]
+    out += [f"| {label} | `{value}` |" for label, value in evidence.lines()]
+    out += ["", "Recompute the hash: see docs/exports.md in the dashboard.", ""]
+    for number, message in enumerate(record["messages"], start=1):
+        out.append(f"## {number}. {message['type']} (message {message['id']})")
+        out.append("")
+        if message["feedback"]:
+            out += [f"_Feedback: {message['feedback']}_", ""]
+        # Message text is quoted verbatim in a fence long enough that no
+        # backtick run inside it can close it.
+        fence = "`" * max(3, _longest_backtick_run(message["text"]) + 1)
+        out += [f"{fence}text", message["text"], fence, ""]
+        if message["fileName"] or message["fileUrl"]:
+            out += [f"Attachment: `{message['fileName'] or message['fileUrl']}`", ""]
+        for index, citation in enumerate(message["citations"], start=1):
+            out.append(f"{index}. Source: {citation['title'] or citation['filepath']}")
+            if citation["url"]:
+                out.append(f"   <{citation['url']}>")
+        if message["citations"]:
+            out.append("")
+    return "\n".join(out)
+
+
+def _longest_backtick_run(text: str) -> int:
+    longest = run = 0
+    for char in text:
+        run = run + 1 if char == "`" else 0
+        longest = max(longest, run)
+    return longest
+
+
+CSV_FIELDS = (
+    "id",
+    "title",
+    "userId",
+    "agentId",
+    "agentName",
+    "created",
+    "updated",
+    "promptTokens",
+    "completionTokens",
+    "totalTokens",
+    "cost",
+    "flagged",
+    "tags",
+)
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        value = ";".join(value)
+    text = str(value)
+    # A cell starting with = + - @ (or tab/CR) is a formula in spreadsheets:
+    # prefix it so an exported title cannot run anything when opened.
+    if text[:1] in {"=", "+", "-", "@", "\t", "\r"}:
+        return "'" + text
+    return text
+
+
+def csv_lines(records: Iterable[dict[str, Any]]) -> Iterator[str]:
+    """Yield the CSV export line by line (header first), for streaming."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_FIELDS)
+    yield buffer.getvalue()
+    for record in records:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow([_csv_cell(record[field]) for field in CSV_FIELDS])
+        yield buffer.getvalue()
+
+
+def json_lines(
+    header: dict[str, Any], records: Iterable[dict[str, Any]]
+) -> Iterator[str]:
+    """Yield one JSON document ``{...header, "conversations": [...]}`` in pieces."""
+    head = json.dumps(header, ensure_ascii=False)
+    yield head[:-1] + (', "conversations": [' if header else '"conversations": [')
+    for index, record in enumerate(records):
+        yield ("," if index else "") + "\n" + json.dumps(record, ensure_ascii=False)
+    yield "\n]}\n"

@@ -1,0 +1,362 @@
+"""Insights: totals, top-N and charts over the conversation history.
+
+Built on the same whole-history scan as search (and its per-token cache), so
+opening the page again within ``AIRISK_SCAN_TTL`` costs no AIRisk call. Every
+state is in the query string (``days`` or ``from``/``to``, ``agent``);
+``?format=json`` (or ``/insights.json``) gives every number as JSON and
+``/insights/<chart>.csv`` each chart's data.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, render_template, request, url_for
+from markupsafe import Markup
+
+from . import charts, stats
+from .airisk.service import History, ScanProgress
+from .auth import airisk, current_token, token_required
+from .listing import ListQuery
+from .rendering import visible_text
+from .scanning import stream_scan
+from .stats import WEEKDAYS, Insights, InsightsQuery
+from .templating import money, number
+
+bp = Blueprint("insights", __name__)
+
+#: Shown on each heatmap cell: why it opens the whole period.
+HEATMAP_LINK_NOTE = (
+    "The conversation list cannot filter by weekday or hour: "
+    "this opens every conversation of the period."
+)
+
+
+def _token() -> str:
+    token = current_token()
+    assert token is not None  # guaranteed by @token_required
+    return token
+
+
+def _fresh() -> bool:
+    return request.args.get("refresh") == "1"
+
+
+def _query() -> InsightsQuery:
+    # Days are UTC, like every date on the dashboard.
+    return InsightsQuery.from_args(request.args, datetime.now(UTC).date())
+
+
+def _here() -> str:
+    """Return this URL without ``refresh`` and ``format``."""
+    args: dict[str, Any] = {
+        k: v for k, v in request.args.items() if k not in {"refresh", "format"}
+    }
+    return url_for("insights.index", **args)
+
+
+def _agent_names() -> dict[str, str]:
+    return {agent.id: agent.name for agent in airisk().agents(_token())}
+
+
+def _history(query: InsightsQuery, *, stream: bool) -> History | Response:
+    """Return the scanned history, or a page streaming a first scan's progress."""
+    token = _token()
+    service = airisk()
+    history = None
+    if not _fresh():
+        history = service.cached_history(token, agent_id=query.agent)
+        # A search stopped half-way left an incomplete history: scan again.
+        if history and not history.final:
+            history = None
+    if history is None:
+        scan = service.scan(token, agent_id=query.agent, fresh=_fresh())
+        # The first page is read before anything is sent, so a rejected token
+        # or an unreachable AIRisk still gets its proper page or redirect.
+        first = next(scan)
+        if first.history is not None:
+            history = first.history
+        elif stream:
+            return _stream(first, scan)
+        else:
+            for progress in scan:
+                history = progress.history or history
+    assert history is not None
+    return history
+
+
+def _stream(first: ScanProgress, scan: Iterator[ScanProgress]) -> Response:
+    """Stream the first scan's progress, then refresh to the finished page."""
+    page = render_template("insights/scan_head.html")
+
+    def progress(step: ScanProgress) -> str:
+        return render_template("insights/scan_progress.html", progress=step)
+
+    def tail(_: ScanProgress) -> str:
+        return render_template("insights/scan_tail.html", done_url=_here())
+
+    return stream_scan(
+        page,
+        first,
+        scan,
+        progress=progress,
+        tail=tail,
+        error_template="insights/scan_error.html",
+    )
+
+
+# -- links to the conversation list -------------------------------------------
+
+
+class Links:
+    """URLs of the conversation lists that the numbers of a query summarise."""
+
+    def __init__(self, query: InsightsQuery) -> None:
+        self.query = query
+
+    def _list(self, start: date, end: date, agent: str, flagged: bool) -> str:
+        # The list's own state class, so the names are the list's (from, to,
+        # agent, flagged) and a renamed parameter breaks here too.
+        state = ListQuery(agent=agent, start=start, end=end, flagged=flagged)
+        args: dict[str, Any] = state.args()
+        return url_for("conversations.index", **args)
+
+    def day(self, day: date, flagged: bool = False) -> str:
+        """Return the list of one day's conversations."""
+        return self._list(day, day, self.query.agent, flagged)
+
+    def period(self, flagged: bool = False) -> str:
+        """Return the list of the whole period."""
+        period = self.query.period
+        return self._list(period.start, period.end, self.query.agent, flagged)
+
+    def agent(self, agent_id: str, flagged: bool = False) -> str:
+        """Return the list of one agent's conversations in the period."""
+        period = self.query.period
+        return self._list(period.start, period.end, agent_id, flagged)
+
+
+# -- charts ---------------------------------------------------------------------
+
+
+def _day_label(day: date) -> str:
+    return f"{day:%b} {day.day}"
+
+
+def _percent(share: float | None) -> str:
+    return "\u2013" if share is None else f"{share * 100:.1f}%"
+
+
+def _agent_label(agent_id: str, names: dict[str, str]) -> str:
+    return names.get(agent_id) or f"Unknown agent ({agent_id})"
+
+
+def _chart_label(agent_id: str, names: dict[str, str]) -> str:
+    # SVG text has no |visible filter: show control characters the same way.
+    return visible_text(_agent_label(agent_id, names))
+
+
+def _charts(
+    insights: Insights, links: Links, names: dict[str, str]
+) -> dict[str, Markup]:
+    """Return the page's SVG charts by name (the names of :data:`stats.CHARTS`)."""
+    span = f"{insights.period.start.isoformat()} to {insights.period.end.isoformat()}"
+    daily = insights.daily
+    conversations = [
+        charts.Column(
+            _day_label(d.day),
+            (
+                charts.Segment(
+                    d.conversations - d.flagged,
+                    "seg-other",
+                    f"{d.day}: {d.conversations:,} conversations, "
+                    f"{d.flagged:,} flagged. Opens that day's list.",
+                    links.day(d.day),
+                ),
+                charts.Segment(
+                    d.flagged,
+                    "seg-flagged",
+                    f"{d.day}: {d.flagged:,} flagged. Opens that day's flagged list.",
+                    links.day(d.day, flagged=True),
+                ),
+            ),
+        )
+        for d in daily
+    ]
+
+    def single(value: float, shown: str, day: date) -> tuple[charts.Segment, ...]:
+        tip = f"{day}: {shown}. Opens that day's list."
+        return (charts.Segment(value, "bar", tip, links.day(day)),)
+
+    tokens = [
+        charts.Column(
+            _day_label(d.day), single(d.tokens, f"{d.tokens:,} tokens", d.day)
+        )
+        for d in daily
+    ]
+    cost = [
+        charts.Column(_day_label(d.day), single(d.cost, money(d.cost), d.day))
+        for d in daily
+    ]
+    heat_rows = [
+        (
+            WEEKDAYS[weekday],
+            [
+                charts.Cell(
+                    count,
+                    f"{WEEKDAYS[weekday]} {hour:02d}:00\u2013{hour:02d}:59 UTC: "
+                    f"{count:,} conversations. {HEATMAP_LINK_NOTE}",
+                    links.period(),
+                )
+                for hour, count in enumerate(hours)
+            ],
+        )
+        for weekday, hours in enumerate(insights.heatmap)
+    ]
+    agent_bars = [
+        charts.Bar(
+            _chart_label(a.agent_id, names),
+            a.conversations,
+            f"{a.conversations:,} ({_percent(a.share)})",
+            f"{_chart_label(a.agent_id, names)}: {a.conversations:,} conversations "
+            f"({_percent(a.share)}). Opens this agent's list for the period.",
+            links.agent(a.agent_id),
+        )
+        for a in insights.agents
+    ]
+    return {
+        "conversations": charts.columns(
+            "chart-conversations",
+            "Conversations per day",
+            f"Conversations last updated each day (UTC), {span}, flagged ones "
+            "stacked on top. The data table below has the numbers.",
+            conversations,
+            lambda v: number(int(v)),
+            integer=True,
+        ),
+        "tokens": charts.columns(
+            "chart-tokens",
+            "Tokens per day",
+            f"Total tokens of the conversations last updated each day, {span}.",
+            tokens,
+            lambda v: number(int(v)),
+            integer=True,
+        ),
+        "cost": charts.columns(
+            "chart-cost",
+            "Cost per day (USD)",
+            f"Cost of the conversations last updated each day, {span}.",
+            cost,
+            lambda v: money(v) if v else "$0",
+        ),
+        "heatmap": charts.heatmap(
+            "chart-heatmap",
+            "Conversations by weekday and hour (UTC)",
+            f"How many conversations were last updated in each hour of each "
+            f"weekday, {span}; darker is busier.",
+            heat_rows,
+            [f"{hour:02d}" for hour in range(24)],
+        ),
+        "agents": charts.bars(
+            "chart-agents",
+            "Share by agent",
+            f"Conversations per agent, {span}, largest first.",
+            agent_bars,
+        ),
+    }
+
+
+# -- views --------------------------------------------------------------------------
+
+
+def _json(
+    insights: Insights, names: dict[str, str], history: History, query: InsightsQuery
+) -> dict[str, Any]:
+    return {
+        "query": query.args(),
+        "fetchedAt": history.fetched_at.isoformat(),
+        "complete": history.complete,
+        "scanned": len(history.rows),
+        **stats.record(insights, names),
+    }
+
+
+@bp.get("/insights")
+@token_required
+def index() -> Any:
+    """Show totals, top lists and charts for a period (scanning if needed)."""
+    if request.args.get("format") == "json":
+        return data()
+    query = _query()
+    history = _history(query, stream=True)
+    if isinstance(history, Response):
+        return history
+    names = _agent_names()
+    insights = stats.compute(history.rows, query.period, query.agent)
+    links = Links(query)
+    return render_template(
+        "insights/index.html",
+        query=query,
+        insights=insights,
+        history=history,
+        agents=airisk().agents(_token()),
+        presets=stats.PRESETS,
+        top_n=stats.TOP_N,
+        charts=_charts(insights, links, names),
+        links=links,
+        agent_label=lambda agent_id: _agent_label(agent_id, names),
+        percent=_percent,
+        weekdays=WEEKDAYS,
+        messages_unknown=stats.MESSAGES_UNKNOWN,
+        fetched_at=history.fetched_at,
+        scan_max=airisk().policy.max_history,
+    )
+
+
+@bp.get("/insights.json")
+@token_required
+def data() -> Any:
+    """Return every number of the page as JSON (scanning first if needed)."""
+    query = _query()
+    history = _history(query, stream=False)
+    assert isinstance(history, History)
+    names = _agent_names()
+    insights = stats.compute(history.rows, query.period, query.agent)
+    return jsonify(_json(insights, names, history, query))
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    text = str(value)
+    # An agent name starting with = + - @ would be a formula in a spreadsheet.
+    if isinstance(value, str) and text[:1] in {"=", "+", "-", "@", "\t", "\r"}:
+        return "'" + text
+    return text
+
+
+@bp.get("/insights/<any(conversations, tokens, cost, heatmap, agents):chart>.csv")
+@token_required
+def chart_csv(chart: str) -> Response:
+    """Return one chart's data as CSV."""
+    query = _query()
+    history = _history(query, stream=False)
+    assert isinstance(history, History)
+    insights = stats.compute(history.rows, query.period, query.agent)
+    rows = stats.chart_rows(insights, chart, _agent_names())
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    fields = stats.CHARTS[chart]
+    writer.writerow(fields)
+    writer.writerows([_csv_cell(row[f]) for f in fields] for row in rows)
+    period = query.period
+    name = f"insights-{chart}-{period.start}-{period.end}.csv"
+    return Response(
+        buffer.getvalue(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

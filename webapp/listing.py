@@ -1,0 +1,224 @@
+"""The conversation list's state: query string, filters, sorting, time groups.
+
+Plain functions over records, no Flask and no HTTP, so every rule here is
+tested directly. The list has two modes:
+
+* **browse**: one AIRisk page per dashboard page (``agent`` and ``tag`` are
+  passed to AIRisk as ``agentid`` and ``metadatasearch``);
+* **search**: any of ``q``, the date range, ``flagged``, ``attachments``, the
+  minimums or a non-default ``sort`` needs the whole history, which the
+  dashboard scans once and then filters, sorts and pages itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, fields, replace
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from .airisk import ConversationSummary, valid_id
+
+PAGE_SIZES = (20, 50, 100)
+MAX_PAGE = 10_000
+MAX_TEXT = 200
+SORTS = {
+    "updated": "Last updated",
+    "created": "Created",
+    "tokens": "Tokens",
+    "cost": "Cost",
+}
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return int(value) if value not in (None, "") else default
+    except ValueError:
+        return default
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        number = float(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+    return number if number is not None and 0 <= number < 1e15 else None
+
+
+def _date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _flag(value: str | None) -> bool:
+    return value in {"1", "on", "true", "yes"}
+
+
+def _text(value: str | None) -> str:
+    return " ".join((value or "").split())[:MAX_TEXT]
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """Everything the list's query string can say, normalised."""
+
+    page: int = 1
+    size: int = PAGE_SIZES[0]
+    agent: str = ""
+    tag: str = ""
+    q: str = ""
+    start: date | None = None  # query key "from"
+    end: date | None = None  # query key "to"
+    flagged: bool = False
+    attachments: bool = False
+    min_tokens: float | None = None
+    min_cost: float | None = None
+    sort: str = "updated"
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, str]) -> ListQuery:
+        """Read the query string; a bad value falls back to its default."""
+        agent = (args.get("agent") or "").strip()
+        size = _int(args.get("size"), PAGE_SIZES[0])
+        sort = args.get("sort") or "updated"
+        start, end = _date(args.get("from")), _date(args.get("to"))
+        if start and end and start > end:
+            start, end = end, start
+        return cls(
+            page=min(max(_int(args.get("page"), 1), 1), MAX_PAGE),
+            size=size if size in PAGE_SIZES else PAGE_SIZES[0],
+            agent=agent if valid_id(agent) else "",
+            tag=_text(args.get("tag")),
+            q=_text(args.get("q")),
+            start=start,
+            end=end,
+            flagged=_flag(args.get("flagged")),
+            attachments=_flag(args.get("attachments")),
+            min_tokens=_number(args.get("min_tokens")),
+            min_cost=_number(args.get("min_cost")),
+            sort=sort if sort in SORTS else "updated",
+        )
+
+    @property
+    def searching(self) -> bool:
+        """Return whether this state needs the whole history (search mode)."""
+        return bool(
+            self.q
+            or self.start
+            or self.end
+            or self.flagged
+            or self.attachments
+            or self.min_tokens is not None
+            or self.min_cost is not None
+            or self.sort != "updated"
+        )
+
+    @property
+    def filtered(self) -> bool:
+        """Return whether any filter (not paging or sorting) is set."""
+        return bool(self.args().keys() - {"page", "size", "sort"})
+
+    def args(self, **changes: Any) -> dict[str, str]:
+        """Return the query args of this state with ``changes``, defaults left out."""
+        state = replace(self, **changes)
+        default = ListQuery()
+        out: dict[str, str] = {}
+        for field in fields(self):
+            value = getattr(state, field.name)
+            if value == getattr(default, field.name):
+                continue
+            key = {"start": "from", "end": "to"}.get(field.name, field.name)
+            if isinstance(value, bool):
+                out[key] = "1"
+            elif isinstance(value, float):
+                out[key] = f"{value:g}"
+            else:
+                out[key] = str(value)
+        return out
+
+    def matches(self, row: ConversationSummary) -> bool:
+        """Return whether ``row`` passes the filters that summaries can answer."""
+        if self.q:
+            needle = self.q.casefold()
+            haystack = [row.title, *row.metadata]
+            if not any(needle in text.casefold() for text in haystack):
+                return False
+        if self.agent and row.agent_id != self.agent:
+            return False
+        if self.tag:
+            tag = self.tag.casefold()
+            if not any(tag in t.casefold() for t in row.metadata):
+                return False
+        updated = row.updated
+        if self.start and (updated is None or updated < _day_start(self.start)):
+            return False
+        if self.end and (
+            updated is None or updated >= _day_start(self.end) + timedelta(days=1)
+        ):
+            return False
+        if self.flagged and not row.flagged:
+            return False
+        if self.min_tokens is not None and (
+            row.total_tokens is None or row.total_tokens < self.min_tokens
+        ):
+            return False
+        if self.min_cost is not None and (row.cost is None or row.cost < self.min_cost):
+            return False
+        return True
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+_SORT_KEYS: dict[str, Callable[[ConversationSummary], Any]] = {
+    "updated": lambda r: r.updated or _EPOCH,
+    "created": lambda r: r.created or _EPOCH,
+    "tokens": lambda r: r.total_tokens if r.total_tokens is not None else -1,
+    "cost": lambda r: r.cost if r.cost is not None else -1.0,
+}
+
+
+def sort_rows(
+    rows: Iterable[ConversationSummary], sort: str
+) -> list[ConversationSummary]:
+    """Return ``rows`` sorted by ``sort``, largest/newest first, ties by update."""
+    key = _SORT_KEYS.get(sort, _SORT_KEYS["updated"])
+    by_update = sorted(rows, key=_SORT_KEYS["updated"], reverse=True)
+    return sorted(by_update, key=key, reverse=True)  # stable: ties keep update order
+
+
+GROUPS = ("Today", "Yesterday", "Previous 7 days", "Previous 30 days", "Older")
+
+
+def time_group(when: datetime | None, now: datetime) -> str:
+    """Return the AIRisk-app style group of a date, relative to ``now`` (UTC)."""
+    if when is None:
+        return "Older"
+    days = (now.astimezone(UTC).date() - when.astimezone(UTC).date()).days
+    if days <= 0:
+        return "Today"
+    if days == 1:
+        return "Yesterday"
+    if days <= 7:
+        return "Previous 7 days"
+    if days <= 30:
+        return "Previous 30 days"
+    return "Older"
+
+
+def group_rows(
+    rows: Iterable[ConversationSummary], now: datetime
+) -> list[tuple[str, list[ConversationSummary]]]:
+    """Group rows (already sorted by update) into consecutive time groups."""
+    groups: list[tuple[str, list[ConversationSummary]]] = []
+    for row in rows:
+        name = time_group(row.updated, now)
+        if not groups or groups[-1][0] != name:
+            groups.append((name, []))
+        groups[-1][1].append(row)
+    return groups
