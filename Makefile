@@ -32,7 +32,7 @@ screenshots: $(STAMP)  ## Regenerate docs/screenshots/ with Debian's Chromium.
 	$(BIN)/python scripts/screenshots.py
 
 .PHONY: bench
-bench: $(STAMP)  ## Run the benchmark suite (about 10 min; BENCH_ARGS=--quick for seconds).
+bench: $(STAMP)  ## Run the benchmark suite (about 11 min; BENCH_ARGS=--quick for seconds).
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 

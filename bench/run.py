@@ -1,6 +1,6 @@
 """Run the benchmark suite: the dashboard against the bare floor, side by side.
 
-    python -m bench.run            # the full suite (about ten minutes)
+    python -m bench.run            # the full suite (about 11 minutes)
     python -m bench.run --quick    # seconds: proves the harness end to end
 
 Every measurement alternates the dashboard and the bare route in one run on

@@ -93,6 +93,11 @@
   }
 
   document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && isTyping(event.target)) {
+      // Leave the field, so the shortcuts work again.
+      event.target.blur();
+      return;
+    }
     if (event.ctrlKey || event.metaKey || event.altKey || isTyping(event.target)) { return; }
     var key = event.key;
     if (pendingG) {

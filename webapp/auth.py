@@ -130,6 +130,13 @@ def current_token() -> str | None:
     return token
 
 
+def signed_in_token() -> str:
+    """Return the token of a request that passed :func:`token_required`."""
+    token = current_token()
+    assert token is not None  # token_required let the request through
+    return token
+
+
 def token_hint() -> str | None:
     """Return the masked token suffix shown in the header, if signed in."""
     token = current_token()

@@ -29,32 +29,20 @@ from .airisk import (
     AIRiskError,
     Conversation,
     ConversationSummary,
-    Message,
     NotFound,
     TokenRejected,
 )
 from .airisk.service import History, ScanProgress
-from .auth import airisk, current_token, token_required
+from .auth import airisk, signed_in_token, token_required
 from .listing import MAX_PAGE, PAGE_SIZES, SORTS, ListQuery, group_rows, sort_rows
 from .listing import time_group as _time_group
-from .scanning import stream_scan
+from .reading import WINDOW, find_matches, highlight_range, window_start
+from .scanning import refresh_requested, stream_scan
 
 bp = Blueprint("conversations", __name__)
 
-#: Messages shown per window of a long conversation.
-WINDOW = 200
 #: Seconds a "stop" waits for the interrupted scan to leave its results.
 _STOP_WAIT = 2.0
-
-
-def _token() -> str:
-    token = current_token()
-    assert token is not None  # guaranteed by @token_required
-    return token
-
-
-def _fresh() -> bool:
-    return request.args.get("refresh") == "1"
 
 
 def _wants_json() -> bool:
@@ -78,10 +66,6 @@ def _here(**changes: Any) -> str:
     return url_for(str(request.endpoint), **(request.view_args or {}), **args)
 
 
-def _agent_names() -> dict[str, str]:
-    return {agent.id: agent.name for agent in airisk().agents(_token())}
-
-
 @bp.get("/")
 def home() -> Any:
     """Send the user to the conversation list."""
@@ -98,15 +82,15 @@ def index() -> Any:
     query = ListQuery.from_args(request.args)
     if query.searching:
         return _search(query)
-    token = _token()
-    names = _agent_names()
+    token = signed_in_token()
+    names = airisk().agent_names(signed_in_token())
     page = airisk().page(
         token,
         results=query.size,
         skip=(query.page - 1) * query.size,
         search=query.tag,
         agent_id=query.agent or None,
-        fresh=_fresh(),
+        fresh=refresh_requested(),
     )
     rows = list(page.rows)
     # AIRisk sends no total: a full page means there may be another one.
@@ -142,7 +126,7 @@ def _render_list(
         group_counts=group_counts,
         has_next=has_next,
         names=names,
-        agents=airisk().agents(_token()),
+        agents=airisk().agents(signed_in_token()),
         page_sizes=PAGE_SIZES,
         sorts=SORTS,
         fetched_at=fetched_at,
@@ -164,7 +148,7 @@ def _matches(query: ListQuery, history: History) -> list[ConversationSummary]:
 
 def _has_attachments(conversation_id: str) -> bool:
     try:
-        conversation = airisk().conversation(_token(), conversation_id)
+        conversation = airisk().conversation(signed_in_token(), conversation_id)
     except NotFound:
         return False
     return any(m.file_name or m.file_url for m in conversation.messages)
@@ -172,10 +156,10 @@ def _has_attachments(conversation_id: str) -> bool:
 
 def _search(query: ListQuery) -> Any:
     """Search mode: scan the whole history once, then filter, sort and page."""
-    token = _token()
+    token = signed_in_token()
     service = airisk()
     history = None
-    if not _fresh():
+    if not refresh_requested():
         history = service.cached_history(token, agent_id=query.agent, search=query.tag)
         if history is None and request.args.get("partial") == "1":
             # "Stop" was pressed: the interrupted scan stores what it found
@@ -190,7 +174,7 @@ def _search(query: ListQuery) -> Any:
             history = None
     if history is None:
         scan = service.scan(
-            token, agent_id=query.agent, search=query.tag, fresh=_fresh()
+            token, agent_id=query.agent, search=query.tag, fresh=refresh_requested()
         )
         # The first page is read before anything is sent, so a rejected token
         # or an unreachable AIRisk still gets its proper page or redirect.
@@ -207,7 +191,7 @@ def _search(query: ListQuery) -> Any:
 
 
 def _search_results(query: ListQuery, history: History) -> Any:
-    names = _agent_names()
+    names = airisk().agent_names(signed_in_token())
     rows = _matches(query, history)
     start = (query.page - 1) * query.size
     page_rows = rows[start : start + query.size]
@@ -244,7 +228,7 @@ def _stream_scan(query: ListQuery, first: Any, scan: Iterator[Any]) -> Response:
     Without JavaScript the browser shows the rows as they come and, at the
     end, a refresh loads the finished, sorted result from the cache.
     """
-    names = _agent_names()
+    names = airisk().agent_names(signed_in_token())
     done_url = _here(partial=None)
     stop_url = _here(partial=1)
     # One page, rendered once and cut at its marker: the top goes first,
@@ -280,14 +264,14 @@ def _stream_scan(query: ListQuery, first: Any, scan: Iterator[Any]) -> Response:
 def export_list(fmt: str) -> Response:
     """Export every match of the current filters (not just one page), streamed."""
     query = ListQuery.from_args(request.args)
-    token = _token()
+    token = signed_in_token()
     history: History | None = None
     for progress in airisk().scan(
-        token, agent_id=query.agent, search=query.tag, fresh=_fresh()
+        token, agent_id=query.agent, search=query.tag, fresh=refresh_requested()
     ):
         history = progress.history or history
     assert history is not None
-    names = _agent_names()
+    names = airisk().agent_names(signed_in_token())
     rows = _matches(query, history)
     records = (exports.summary_record(row, names) for row in rows)
     stamp = _now().strftime("%Y%m%dT%H%M%SZ")
@@ -316,20 +300,6 @@ def export_list(fmt: str) -> Response:
 # -- one conversation --------------------------------------------------------
 
 
-def _highlight_range(
-    value: str, messages: list[Message]
-) -> tuple[set[str], str | None]:
-    """Return the ids in ``first..last`` (or one id), and the first id."""
-    first, _, last = value.partition("..")
-    ids = [m.id for m in messages]
-    if first not in ids:
-        return set(), None
-    start = ids.index(first)
-    end = ids.index(last) if last in ids else start
-    start, end = min(start, end), max(start, end)
-    return set(ids[start : end + 1]), ids[start]
-
-
 def _neighbours(
     conversation_id: str, from_args: str
 ) -> tuple[dict[str, str] | None, dict[str, str] | None]:
@@ -339,7 +309,7 @@ def _neighbours(
     scan is used (never a new scan just for these links).
     """
     query = ListQuery.from_args(dict(parse_qsl(from_args)))
-    token = _token()
+    token = signed_in_token()
     if query.searching:
         history = airisk().cached_history(token, agent_id=query.agent, search=query.tag)
         if history is None:
@@ -389,27 +359,14 @@ def _neighbours(
     return previous, nxt
 
 
-def _find(needle: str, messages: list[Message]) -> list[tuple[int, Message, int]]:
-    """Return (position, message, count) for each message containing ``needle``."""
-    if not needle:
-        return []
-    folded = needle.casefold()
-    found = []
-    for position, message in enumerate(messages):
-        count = message.text.casefold().count(folded)
-        if count:
-            found.append((position, message, count))
-    return found
-
-
 @bp.get("/conversations/<cid>")
 @token_required
 def detail(cid: str) -> Any:
     """Show one conversation, a window of its messages at a time."""
-    token = _token()
+    token = signed_in_token()
     # Fetch the conversation first: a bad id is a 404 with no upstream call.
-    conversation = airisk().conversation(token, cid, fresh=_fresh())
-    names = _agent_names()
+    conversation = airisk().conversation(token, cid, fresh=refresh_requested())
+    names = airisk().agent_names(signed_in_token())
     if _wants_json():
         record = exports.conversation_record(conversation, names)
         fetched = conversation.fetched_at
@@ -418,8 +375,8 @@ def detail(cid: str) -> Any:
     show_system = request.args.get("system") == "1"
     messages = [m for m in conversation.messages if show_system or not m.is_system]
     needle = " ".join(request.args.get("find", "").split())[:200]
-    found = _find(needle, messages)
-    highlighted, highlight_start = _highlight_range(
+    found = find_matches(needle, messages)
+    highlighted, highlight_start = highlight_range(
         request.args.get("highlight", ""), messages
     )
     ids = [m.id for m in messages]
@@ -431,15 +388,12 @@ def detail(cid: str) -> Any:
         fragment = "#m-" + quote(target, safe="")
         return redirect(_here(n=None, start=None, at=target) + fragment)
     # Which window: the one holding ?at=, else the highlight, else ?start=.
-    anchor = request.args.get("at") or highlight_start
-    if anchor in ids:
-        start = ids.index(anchor) // WINDOW * WINDOW
-    else:
-        try:
-            start = max(0, int(request.args.get("start", "0")))
-        except ValueError:
-            start = 0
-        start = min(start, max(0, len(messages) - 1)) // WINDOW * WINDOW
+    start = window_start(
+        ids,
+        request.args.get("at") or highlight_start,
+        request.args.get("start", "0"),
+        WINDOW,
+    )
     # ``from`` (even empty: the default list) says the user came from a list.
     from_args = request.args.get("from", "")
     previous = nxt = None
@@ -480,8 +434,10 @@ def detail(cid: str) -> Any:
 @token_required
 def export(cid: str, fmt: str) -> Any:
     """Export one conversation with its evidence header."""
-    conversation: Conversation = airisk().conversation(_token(), cid, fresh=_fresh())
-    names = _agent_names()
+    conversation: Conversation = airisk().conversation(
+        signed_in_token(), cid, fresh=refresh_requested()
+    )
+    names = airisk().agent_names(signed_in_token())
     record = exports.conversation_record(conversation, names)
     url = url_for("conversations.detail", cid=cid, _external=True)
     evidence = exports.Evidence.of(record, url)

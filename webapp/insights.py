@@ -20,10 +20,10 @@ from markupsafe import Markup
 
 from . import charts, stats
 from .airisk.service import History, ScanProgress
-from .auth import airisk, current_token, token_required
+from .auth import airisk, signed_in_token, token_required
 from .listing import ListQuery
 from .rendering import visible_text
-from .scanning import stream_scan
+from .scanning import refresh_requested, stream_scan
 from .stats import WEEKDAYS, Insights, InsightsQuery
 from .templating import money, number
 
@@ -34,16 +34,6 @@ HEATMAP_LINK_NOTE = (
     "The conversation list cannot filter by weekday or hour: "
     "this opens every conversation of the period."
 )
-
-
-def _token() -> str:
-    token = current_token()
-    assert token is not None  # guaranteed by @token_required
-    return token
-
-
-def _fresh() -> bool:
-    return request.args.get("refresh") == "1"
 
 
 def _query() -> InsightsQuery:
@@ -59,22 +49,18 @@ def _here() -> str:
     return url_for("insights.index", **args)
 
 
-def _agent_names() -> dict[str, str]:
-    return {agent.id: agent.name for agent in airisk().agents(_token())}
-
-
 def _history(query: InsightsQuery, *, stream: bool) -> History | Response:
     """Return the scanned history, or a page streaming a first scan's progress."""
-    token = _token()
+    token = signed_in_token()
     service = airisk()
     history = None
-    if not _fresh():
+    if not refresh_requested():
         history = service.cached_history(token, agent_id=query.agent)
         # A search stopped half-way left an incomplete history: scan again.
         if history and not history.final:
             history = None
     if history is None:
-        scan = service.scan(token, agent_id=query.agent, fresh=_fresh())
+        scan = service.scan(token, agent_id=query.agent, fresh=refresh_requested())
         # The first page is read before anything is sent, so a rejected token
         # or an unreachable AIRisk still gets its proper page or redirect.
         first = next(scan)
@@ -295,7 +281,7 @@ def index() -> Any:
     history = _history(query, stream=True)
     if isinstance(history, Response):
         return history
-    names = _agent_names()
+    names = airisk().agent_names(signed_in_token())
     insights = stats.compute(history.rows, query.period, query.agent)
     links = Links(query)
     return render_template(
@@ -303,7 +289,7 @@ def index() -> Any:
         query=query,
         insights=insights,
         history=history,
-        agents=airisk().agents(_token()),
+        agents=airisk().agents(signed_in_token()),
         presets=stats.PRESETS,
         top_n=stats.TOP_N,
         charts=_charts(insights, links, names),
@@ -324,7 +310,7 @@ def data() -> Any:
     query = _query()
     history = _history(query, stream=False)
     assert isinstance(history, History)
-    names = _agent_names()
+    names = airisk().agent_names(signed_in_token())
     insights = stats.compute(history.rows, query.period, query.agent)
     return jsonify(_json(insights, names, history, query))
 
@@ -347,7 +333,7 @@ def chart_csv(chart: str) -> Response:
     history = _history(query, stream=False)
     assert isinstance(history, History)
     insights = stats.compute(history.rows, query.period, query.agent)
-    rows = stats.chart_rows(insights, chart, _agent_names())
+    rows = stats.chart_rows(insights, chart, airisk().agent_names(signed_in_token()))
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     fields = stats.CHARTS[chart]

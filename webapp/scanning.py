@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from flask import Response, render_template, stream_with_context
+from flask import Response, render_template, request, stream_with_context
 
 from .airisk import AIRiskError, TokenRejected
 from .airisk.service import ScanProgress
@@ -18,6 +18,11 @@ from .auth import sign_out_store_only
 
 #: Where a scan page is cut: the top before it, the closing tags after it.
 MARKER = "<!-- stream -->"
+
+
+def refresh_requested() -> bool:
+    """Return whether the user asked to bypass every cache (``?refresh=1``)."""
+    return request.args.get("refresh") == "1"
 
 
 def stream_scan(

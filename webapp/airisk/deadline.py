@@ -130,40 +130,33 @@ def _cut(sock: Any) -> None:
 WATCHDOG = Watchdog()
 
 
-class _WatchedHTTPConnection(HTTPConnection):
-    """An HTTP connection whose sockets obey the current call's deadline."""
+class _Watched:
+    """Make a urllib3 connection's sockets obey the current call's deadline."""
+
+    sock: socket.socket | None
 
     def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
+        # For HTTPS the TCP socket covers the TLS handshake too.
+        sock: socket.socket = super()._new_conn()  # type: ignore[misc]
         WATCHDOG.attach(sock)
         return sock
 
     def connect(self) -> None:
         WATCHDOG.check()
-        super().connect()
+        super().connect()  # type: ignore[misc]
+        WATCHDOG.attach(self.sock)  # TLS wraps the socket: watch the wrapper
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         WATCHDOG.attach(self.sock)  # a kept-alive connection's socket
-        super().request(*args, **kwargs)
+        super().request(*args, **kwargs)  # type: ignore[misc]
 
 
-class _WatchedHTTPSConnection(HTTPSConnection):
-    """An HTTPS connection whose sockets obey the current call's deadline."""
+class _WatchedHTTPConnection(_Watched, HTTPConnection):
+    """An HTTP connection under the deadline."""
 
-    def _new_conn(self) -> socket.socket:
-        # The TCP socket covers the TLS handshake; wrapping it detaches it.
-        sock = super()._new_conn()
-        WATCHDOG.attach(sock)
-        return sock
 
-    def connect(self) -> None:
-        WATCHDOG.check()
-        super().connect()
-        WATCHDOG.attach(self.sock)
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        WATCHDOG.attach(self.sock)
-        super().request(*args, **kwargs)
+class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
+    """An HTTPS connection under the deadline."""
 
 
 class _WatchedHTTPConnectionPool(HTTPConnectionPool):
