@@ -468,3 +468,164 @@ def test_one_json_log_line_per_request_without_secrets(
     assert ALICE not in output
     assert cookie and cookie not in output
     assert not re.search(r"Traceback", output)
+
+
+def test_serve_refuses_to_start_without_a_real_secret_key(tmp_path: Path) -> None:
+    for key in (None, "short"):
+        env = environment(tmp_path)
+        env.pop("SECRET_KEY")
+        if key:
+            env["SECRET_KEY"] = key
+        result = subprocess.run(
+            [sys.executable, "-m", "webapp.cli", "serve", "--port", str(free_port())],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 2
+        assert "SECRET_KEY" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_sign_out_drops_the_tokens_cache_in_redis(
+    pair: tuple[Dashboard, Dashboard], redis_server: RedisServer
+) -> None:
+    import hashlib
+
+    a, b = pair
+    browser = Browser(a.url)
+    sign_in(browser)
+    browser.get("/conversations")
+    digest = hashlib.sha256(ALICE.encode()).hexdigest()
+    store = redis_server.client()
+    assert list(store.scan_iter(f"airisk-cache:{digest}:*")), "cached in Redis"
+    other = on(b, browser)
+    listing = other.get("/conversations")
+    other.post("/logout", {"csrf_token": other.form_token(listing)})
+    assert not list(store.scan_iter(f"airisk-cache:{digest}:*"))
+
+
+def _tls_files(directory: Path) -> dict[str, Path]:
+    """Write a throwaway CA and a server certificate for 127.0.0.1."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    later = now + datetime.timedelta(days=1)
+    ca_key, server_key = (
+        ec.generate_private_key(ec.SECP256R1()),
+        ec.generate_private_key(ec.SECP256R1()),
+    )
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(later)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    server = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(server_key.public_key())
+        .serial_number(2)
+        .not_valid_before(now)
+        .not_valid_after(later)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    files = {
+        "ca": directory / "ca.pem",
+        "cert": directory / "server.pem",
+        "key": directory / "server.key",
+    }
+    files["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    files["cert"].write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    files["key"].write_bytes(
+        server_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return files
+
+
+def test_sessions_and_cache_over_tls_with_a_password(
+    tmp_path: Path, upstream: Any
+) -> None:
+    files = _tls_files(tmp_path)
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            REDIS_SERVER,
+            "--port",
+            "0",
+            "--tls-port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--tls-cert-file",
+            str(files["cert"]),
+            "--tls-key-file",
+            str(files["key"]),
+            "--tls-ca-cert-file",
+            str(files["ca"]),
+            "--tls-auth-clients",
+            "no",
+            "--requirepass",
+            PASSWORD,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_for_port(port, server, "redis-server with TLS")
+        url = f"rediss://:{PASSWORD}@127.0.0.1:{port}/0?ssl_ca_certs={files['ca']}"
+        app = make_app(
+            tmp_path,
+            AIRISK_BASE_URL=upstream[0],
+            SESSION_BACKEND="redis",
+            CACHE_BACKEND="redis",
+            REDIS_URL=url,
+        )
+        with DemoServer(app) as dashboard:
+            browser = Browser(dashboard.url)
+            assert sign_in(browser).status_code == 200
+            assert browser.get("/readyz").status_code == 200
+        store = redis.Redis.from_url(url)
+        keys = [k.decode() for k in store.scan_iter("*")]
+        assert any(k.startswith("session:") for k in keys)
+        assert any(k.startswith("airisk-cache:") for k in keys)
+        # The certificate is verified: without the CA, no connection.
+        unverified = redis.Redis.from_url(
+            f"rediss://:{PASSWORD}@127.0.0.1:{port}/0", socket_timeout=2
+        )
+        with pytest.raises(redis.ConnectionError):
+            unverified.ping()
+    finally:
+        server.terminate()
+        server.communicate(timeout=10)

@@ -139,3 +139,18 @@ def test_hostile_content_stays_inert_in_the_browser(
         )
         assert scripts == ["/static/app.js"], (path, scripts)
     assert path_of(page).startswith("/conversations/")
+
+
+@pytest.mark.parametrize("path", ["/conversations", "conversation", "/insights"])
+def test_pages_fit_a_phone_screen(
+    new_context: ContextFactory, dashboard: DemoServer, demo_data: Dataset, path: str
+) -> None:
+    page = new_context(viewport={"width": 375, "height": 740}).new_page()
+    if path == "conversation":
+        path = f"/conversations/{alice_summaries(demo_data)[0]['id']}"
+    sign_in(page, dashboard.url, next_path=path)
+    expect(page.locator("main")).to_be_visible()
+    overflow = page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 1, f"{path} scrolls sideways by {overflow}px at 375px"
