@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from flask import Flask
 from markupsafe import Markup, escape
@@ -93,6 +93,11 @@ def mark(text: str, needle: str) -> Markup:
     return out + escape(text[last:])
 
 
+def segment(value: str) -> str:
+    """Return ``value`` encoded as one URL path segment (nothing left raw)."""
+    return quote(value, safe="")
+
+
 def refresh_url(full_path: str) -> str:
     """Return this page's path with ``refresh=1`` (bypass every cache)."""
     parts = urlsplit(full_path)
@@ -111,6 +116,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(visible_text, "visible")
     app.add_template_filter(mark)
     app.add_template_filter(refresh_url)
+    app.add_template_filter(segment)
     app.add_template_global(message_html)
     app.add_template_global(token_hint)
     app.context_processor(lambda: {"theme": current_theme()})
