@@ -26,6 +26,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+import msgspec
 import requests
 from urllib3.exceptions import ReadTimeoutError
 from urllib3.util import Retry
@@ -249,11 +250,7 @@ class AIRiskClient:
             response.status_code,
             (time.monotonic() - started) * 1000,
         )
-        try:
-            payload = json.loads(body, parse_constant=_reject_constant)
-        except (ValueError, RecursionError) as exc:
-            raise BadResponse(f"{endpoint}: body is not JSON") from exc
-        return parse(payload)
+        return parse(_decode(endpoint, body))
 
     def _send(
         self,
@@ -344,6 +341,25 @@ class AIRiskClient:
             # watchdog just ended it: what arrived is not the whole body.
             raise UpstreamTimeout(f"{endpoint}: body not complete in time")
         return b"".join(chunks)
+
+
+def _decode(endpoint: str, body: bytes) -> Any:
+    """Decode a JSON body: msgspec first (fast), the stdlib for the odd rest.
+
+    msgspec refuses NaN/Infinity and lone surrogate escapes, which AIRisk
+    might still send; the stdlib decoder then reads them (NaN as missing, the
+    surrogate for the parser to replace) instead of failing the page.
+
+    :raises BadResponse: if the body is not JSON at all.
+    """
+    try:
+        return msgspec.json.decode(body)
+    except (msgspec.DecodeError, RecursionError):
+        pass
+    try:
+        return json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise BadResponse(f"{endpoint}: body is not JSON") from exc
 
 
 def _reject_constant(name: str) -> None:

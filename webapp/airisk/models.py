@@ -105,6 +105,9 @@ def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     text = value if isinstance(value, str) else str(value)
+    if text.isascii():
+        # The common case, and far cheaper than the search below.
+        return text
     # A lone surrogate ("\ud800" in JSON) is valid for json.loads but makes the
     # response encoder raise: replace it here, once, for every field.
     return _SURROGATES.sub("\ufffd", text) if _SURROGATES.search(text) else text
