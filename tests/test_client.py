@@ -387,3 +387,24 @@ def test_check_token_asks_for_a_single_row(
     )
     api.check_token(TOKEN)
     assert json.loads("[]") == []
+
+
+def test_identical_large_bodies_reuse_their_parsed_records(
+    api: AIRiskClient, upstream: responses.RequestsMock
+) -> None:
+    messages = [
+        {"id": f"m{i}", "messageType": "AI", "text": "x" * 100} for i in range(800)
+    ]
+    big = summary(id="c1", messages=messages)
+    changed = summary(id="c1", messages=[*messages[:-1], {"id": "m799", "text": "new"}])
+    url = BASE + "/api/Chat/GetConversation/c1"
+    upstream.get(url, json=big)
+    first = api.get_conversation(TOKEN, "c1")
+    second = api.get_conversation(TOKEN, "c1")
+    assert second is first, "an identical body is not parsed again"
+    upstream.replace(responses.GET, url, json=changed)
+    third = api.get_conversation(TOKEN, "c1")
+    assert third is not first and third.messages[-1].text == "new"
+    small = summary(id="c2")
+    upstream.get(BASE + "/api/Chat/GetConversation/c2", json=small)
+    assert api.get_conversation(TOKEN, "c2") is not api.get_conversation(TOKEN, "c2")

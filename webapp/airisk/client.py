@@ -12,18 +12,20 @@ socket timeout only bounds the wait for the *next* byte.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
 import sys
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 import msgspec
@@ -65,6 +67,10 @@ T = TypeVar("T")
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 _CHUNK = 64 * 1024
+#: Bodies at least this large keep their parsed records for an identical
+#: body to reuse; at most this many are kept (see AIRiskClient._parsed).
+_REUSE_MIN_BYTES = 64 * 1024
+_REUSE_MAX_ENTRIES = 8
 #: Longest Retry-After passed on to the browser, in seconds.
 _MAX_RETRY_AFTER = 24 * 3600
 
@@ -113,6 +119,8 @@ class AIRiskClient:
         self.settings = settings
         self._base = settings.base_url.rstrip("/")
         self._local = threading.local()
+        self._reuse: OrderedDict[tuple[str, bytes], Any] = OrderedDict()
+        self._reuse_lock = threading.Lock()
 
     # -- the API --------------------------------------------------------
 
@@ -250,7 +258,30 @@ class AIRiskClient:
             response.status_code,
             (time.monotonic() - started) * 1000,
         )
-        return parse(_decode(endpoint, body))
+        return self._parsed(endpoint, body, parse)
+
+    def _parsed(self, endpoint: str, body: bytes, parse: Callable[[Any], T]) -> T:
+        """Decode and parse ``body``, reusing the records of an identical body.
+
+        A conversation viewed again usually comes back byte for byte the same;
+        decoding and parsing thousands of messages again is most of the
+        page's own cost. The records are immutable and derived from the bytes
+        alone, so reusing them cannot mix up two users' data. Only large
+        bodies are kept, and only a few, to bound the memory.
+        """
+        if len(body) < _REUSE_MIN_BYTES:
+            return parse(_decode(endpoint, body))
+        key = (parse.__name__, hashlib.blake2b(body, digest_size=20).digest())
+        with self._reuse_lock:
+            if key in self._reuse:
+                self._reuse.move_to_end(key)
+                return cast(T, self._reuse[key])
+        value = parse(_decode(endpoint, body))
+        with self._reuse_lock:
+            self._reuse[key] = value
+            while len(self._reuse) > _REUSE_MAX_ENTRIES:
+                self._reuse.popitem(last=False)
+        return value
 
     def _send(
         self,
