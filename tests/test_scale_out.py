@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,6 @@ import redis
 import requests
 from conftest import DEMO_NOW, Page, make_app
 from test_end_to_end import ALICE, Browser, conversation_links
-from werkzeug.serving import ThreadedWSGIServer
 
 from webapp.demo_api import create_demo_app
 from webapp.demo_api.server import DemoServer
@@ -109,17 +107,6 @@ class RedisServer:
         return redis.Redis.from_url(self.url)
 
 
-class CountingServer(ThreadedWSGIServer):
-    """werkzeug's threaded server, counting the TCP connections it accepts."""
-
-    accepted = 0
-
-    def get_request(self) -> Any:
-        request = super().get_request()
-        type(self).accepted += 1
-        return request
-
-
 @pytest.fixture(scope="module")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path_factory.mktemp("redis"))
@@ -129,14 +116,10 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[tuple[str, type[CountingServer]]]:
-    counter = type("Counter", (CountingServer,), {"accepted": 0})
-    server = counter("127.0.0.1", 0, create_demo_app(now=DEMO_NOW))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", counter
-    server.shutdown()
-    server.server_close()
+def upstream() -> Iterator[str]:
+    """The demo AIRisk API on a loopback port, for the dashboard processes."""
+    with DemoServer(create_demo_app(now=DEMO_NOW)) as server:
+        yield server.url
 
 
 class Dashboard:
@@ -211,7 +194,7 @@ def pair(
 ) -> Iterator[tuple[Dashboard, Dashboard]]:
     env = environment(
         tmp_path,
-        AIRISK_BASE_URL=upstream[0],
+        AIRISK_BASE_URL=upstream,
         SESSION_BACKEND="redis",
         CACHE_BACKEND="redis",
         REDIS_URL=redis_server.url,
@@ -321,7 +304,7 @@ def test_sessions_survive_a_restart_redis(
 ) -> None:
     env = environment(
         tmp_path,
-        AIRISK_BASE_URL=upstream[0],
+        AIRISK_BASE_URL=upstream,
         SESSION_BACKEND="redis",
         REDIS_URL=redis_server.url,
     )
@@ -338,7 +321,7 @@ def test_sessions_survive_a_restart_redis(
 
 
 def test_sessions_survive_a_restart_filesystem(tmp_path: Path, upstream: Any) -> None:
-    config = {"AIRISK_BASE_URL": upstream[0], "SECRET_KEY": SECRET}
+    config = {"AIRISK_BASE_URL": upstream, "SECRET_KEY": SECRET}
     with DemoServer(make_app(tmp_path, **config)) as first:
         browser = Browser(first.url)
         sign_in(browser)
@@ -354,7 +337,7 @@ def test_redis_down_is_a_503_page_and_recovery_needs_no_restart(
     store.start()
     env = environment(
         tmp_path,
-        AIRISK_BASE_URL=upstream[0],
+        AIRISK_BASE_URL=upstream,
         SESSION_BACKEND="redis",
         CACHE_BACKEND="redis",
         REDIS_URL=store.url,
@@ -607,7 +590,7 @@ def test_sessions_and_cache_over_tls_with_a_password(
         url = f"rediss://:{PASSWORD}@127.0.0.1:{port}/0?ssl_ca_certs={files['ca']}"
         app = make_app(
             tmp_path,
-            AIRISK_BASE_URL=upstream[0],
+            AIRISK_BASE_URL=upstream,
             SESSION_BACKEND="redis",
             CACHE_BACKEND="redis",
             REDIS_URL=url,
