@@ -154,3 +154,26 @@ def test_pages_fit_a_phone_screen(
         "document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )
     assert overflow <= 1, f"{path} scrolls sideways by {overflow}px at 375px"
+
+
+def test_theme_toggle_overrides_the_system_and_is_remembered(
+    new_context: ContextFactory, dashboard: DemoServer
+) -> None:
+    from .harness import luminance
+
+    page = new_context(color_scheme="light").new_page()
+    sign_in(page, dashboard.url, next_path="/conversations")
+
+    def background() -> float:
+        color = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        return luminance(color)
+
+    assert background() > 0.5
+    page.get_by_role("button", name="Dark mode").click()
+    page.wait_for_url("**/conversations")
+    assert background() < 0.2
+    page.goto(dashboard.url + "/insights")
+    assert background() < 0.2, "the choice is remembered"
+    page.get_by_role("button", name="Follow system").click()
+    page.wait_for_url("**/insights")
+    assert background() > 0.5
