@@ -25,7 +25,7 @@ from werkzeug.wrappers import Response
 from wtforms import HiddenField, PasswordField
 from wtforms.validators import InputRequired, Length
 
-from .airisk import AIRiskError, TokenRejected
+from .airisk import Agent, AIRiskError, TokenRejected
 from .airisk.service import AIRiskService
 from .sessions import (
     CREATED,
@@ -135,6 +135,22 @@ def signed_in_token() -> str:
     token = current_token()
     assert token is not None  # token_required let the request through
     return token
+
+
+def request_agents() -> list[Agent]:
+    """Return the signed-in token's agents, read once per request.
+
+    A page needs them for names and for the agent filter; the cache behind
+    them may be Redis, so one read per request, not one per use.
+    """
+    if "airisk_agents" not in g:
+        g.airisk_agents = airisk().agents(signed_in_token())
+    return cast(list[Agent], g.airisk_agents)
+
+
+def agent_names() -> dict[str, str]:
+    """Return agent id -> name for the signed-in token's agents."""
+    return {agent.id: agent.name for agent in request_agents()}
 
 
 def token_hint() -> str | None:

@@ -34,7 +34,7 @@ from .airisk import (
     TokenRejected,
 )
 from .airisk.service import History, ScanProgress
-from .auth import airisk, signed_in_token, token_required
+from .auth import agent_names, airisk, request_agents, signed_in_token, token_required
 from .listing import MAX_PAGE, PAGE_SIZES, SORTS, ListQuery, group_rows, sort_rows
 from .listing import time_group as _time_group
 from .reading import WINDOW, find_matches, highlight_range, window_start
@@ -93,7 +93,7 @@ def index() -> Any:
     if query.searching:
         return _search(query)
     token = signed_in_token()
-    names = airisk().agent_names(signed_in_token())
+    names = agent_names()
     page = airisk().page(
         token,
         results=query.size,
@@ -136,7 +136,7 @@ def _render_list(
         group_counts=group_counts,
         has_next=has_next,
         names=names,
-        agents=airisk().agents(signed_in_token()),
+        agents=request_agents(),
         page_sizes=PAGE_SIZES,
         sorts=SORTS,
         fetched_at=fetched_at,
@@ -204,7 +204,7 @@ def _search(query: ListQuery) -> Any:
 
 
 def _search_results(query: ListQuery, history: History) -> Any:
-    names = airisk().agent_names(signed_in_token())
+    names = agent_names()
     rows = _matches(query, history)
     start = (query.page - 1) * query.size
     page_rows = rows[start : start + query.size]
@@ -241,7 +241,7 @@ def _stream_scan(query: ListQuery, first: Any, scan: Iterator[Any]) -> Response:
     Without JavaScript the browser shows the rows as they come and, at the
     end, a refresh loads the finished, sorted result from the cache.
     """
-    names = airisk().agent_names(signed_in_token())
+    names = agent_names()
     done_url = _here(partial=None)
     stop_url = _here(partial=1)
     # One page, rendered once and cut at its marker: the top goes first,
@@ -284,7 +284,7 @@ def export_list(fmt: str) -> Response:
     ):
         history = progress.history or history
     assert history is not None
-    names = airisk().agent_names(signed_in_token())
+    names = agent_names()
     rows = _matches(query, history)
     records = (exports.summary_record(row, names) for row in rows)
     stamp = _now().strftime("%Y%m%dT%H%M%SZ")
@@ -379,7 +379,7 @@ def detail(cid: str) -> Any:
     token = signed_in_token()
     # Fetch the conversation first: a bad id is a 404 with no upstream call.
     conversation = airisk().conversation(token, cid, fresh=refresh_requested())
-    names = airisk().agent_names(signed_in_token())
+    names = agent_names()
     if _wants_json():
         record = exports.conversation_record(conversation, names)
         fetched = conversation.fetched_at
@@ -450,7 +450,7 @@ def export(cid: str, fmt: str) -> Any:
     conversation: Conversation = airisk().conversation(
         signed_in_token(), cid, fresh=refresh_requested()
     )
-    names = airisk().agent_names(signed_in_token())
+    names = agent_names()
     record = exports.conversation_record(conversation, names)
     url = url_for("conversations.detail", cid=cid, _external=True)
     evidence = exports.Evidence.of(record, url)

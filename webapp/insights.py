@@ -20,7 +20,7 @@ from markupsafe import Markup
 
 from . import charts, stats
 from .airisk.service import History, ScanProgress
-from .auth import airisk, signed_in_token, token_required
+from .auth import agent_names, airisk, request_agents, signed_in_token, token_required
 from .listing import ListQuery
 from .rendering import visible_text
 from .scanning import refresh_requested, stream_scan
@@ -281,7 +281,7 @@ def index() -> Any:
     history = _history(query, stream=True)
     if isinstance(history, Response):
         return history
-    names = airisk().agent_names(signed_in_token())
+    names = agent_names()
     insights = stats.compute(history.rows, query.period, query.agent)
     links = Links(query)
     return render_template(
@@ -289,7 +289,7 @@ def index() -> Any:
         query=query,
         insights=insights,
         history=history,
-        agents=airisk().agents(signed_in_token()),
+        agents=request_agents(),
         presets=stats.PRESETS,
         top_n=stats.TOP_N,
         charts=_charts(insights, links, names),
@@ -310,7 +310,7 @@ def data() -> Any:
     query = _query()
     history = _history(query, stream=False)
     assert isinstance(history, History)
-    names = airisk().agent_names(signed_in_token())
+    names = agent_names()
     insights = stats.compute(history.rows, query.period, query.agent)
     return jsonify(_json(insights, names, history, query))
 
@@ -333,7 +333,7 @@ def chart_csv(chart: str) -> Response:
     history = _history(query, stream=False)
     assert isinstance(history, History)
     insights = stats.compute(history.rows, query.period, query.agent)
-    rows = stats.chart_rows(insights, chart, airisk().agent_names(signed_in_token()))
+    rows = stats.chart_rows(insights, chart, agent_names())
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     fields = stats.CHARTS[chart]

@@ -97,13 +97,6 @@ class AIRiskService:
         self.cache.set(key, tuple(agents), ttl=self.policy.agents)
         return agents
 
-    def agent_names(self, token: str) -> dict[str, str]:
-        """Return agent id -> name for the token's agents (cached).
-
-        :raises AIRiskError: a subclass for each kind of failure.
-        """
-        return {agent.id: agent.name for agent in self.agents(token)}
-
     def page(
         self,
         token: str,
