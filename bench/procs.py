@@ -46,6 +46,21 @@ def _stop(process: subprocess.Popen[Any]) -> None:
             process.wait(timeout=5)
 
 
+def _children(pid: int) -> list[int]:
+    tasks = Path(f"/proc/{pid}/task")
+    return [
+        int(child)
+        for task in tasks.iterdir()
+        for child in (task / "children").read_text().split()
+    ]
+
+
+def _cpu_seconds(pid: int) -> float:
+    """Return ``pid``'s user + system CPU time from ``/proc/<pid>/stat``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Upstream:
     """The demo AIRisk API in its own process (``bench.upstream``)."""
 
@@ -75,6 +90,11 @@ class Upstream:
         )
         return result
 
+    def cpu_seconds(self) -> float:
+        """Return the CPU time of the demo API process and its workers."""
+        pid = self.process.pid
+        return _cpu_seconds(pid) + sum(_cpu_seconds(c) for c in _children(pid))
+
     def set_latency(self, ms: int) -> None:
         """Make every API answer wait ``ms`` milliseconds."""
         self.control("latency", ms=ms)
@@ -83,12 +103,16 @@ class Upstream:
         """Terminate the process."""
         self._control.close()
         _stop(self.process)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
 
 class Gunicorn:
     """One gunicorn master with one threaded worker, on a free loopback port."""
 
-    def __init__(self, app: str, env: dict[str, str], threads: int = 8) -> None:
+    def __init__(
+        self, app: str, env: dict[str, str], threads: int = 8, workers: int = 1
+    ) -> None:
         self.log = tempfile.NamedTemporaryFile(
             "w+", prefix="bench-gunicorn-", suffix=".log"
         )
@@ -100,7 +124,7 @@ class Gunicorn:
                 "-k",
                 "gthread",
                 "--workers",
-                "1",
+                str(workers),
                 "--threads",
                 str(threads),
                 "--bind",
@@ -133,6 +157,12 @@ class Gunicorn:
         self.stop()
         raise RuntimeError(f"gunicorn did not start:\n{text[-2000:]}")
 
+    def cpu_seconds(self) -> float:
+        """Return the CPU time (user + system) of the master and its workers."""
+        return _cpu_seconds(self.process.pid) + sum(
+            _cpu_seconds(pid) for pid in _children(self.process.pid)
+        )
+
     def peak_rss_kib(self) -> int:
         """Return the worker's peak resident set size (VmHWM), in KiB."""
         status = Path(f"/proc/{self.worker_pid}/status").read_text()
@@ -146,7 +176,9 @@ class Gunicorn:
         self.log.close()
 
 
-def dashboard(upstream: Upstream, session_dir: str, **settings: int) -> Gunicorn:
+def dashboard(
+    upstream: Upstream, session_dir: str, workers: int = 1, **settings: int
+) -> Gunicorn:
     """Start the dashboard with ``settings`` (e.g. ``AIRISK_CACHE_TTL=0``)."""
     env = {
         "SECRET_KEY": secrets.token_urlsafe(32),
@@ -154,13 +186,15 @@ def dashboard(upstream: Upstream, session_dir: str, **settings: int) -> Gunicorn
         "SESSION_DIR": tempfile.mkdtemp(dir=session_dir),
         **{name: str(value) for name, value in settings.items()},
     }
-    return Gunicorn("webapp:create_app()", env)
+    return Gunicorn("webapp:create_app()", env, workers=workers)
 
 
-def bare(upstream: Upstream) -> Gunicorn:
+def bare(upstream: Upstream, workers: int = 1) -> Gunicorn:
     """Start the bare route app (``bench.bare_app``) against ``upstream``."""
     return Gunicorn(
-        "bench.bare_app:create_bare_app()", {"AIRISK_BASE_URL": upstream.url}
+        "bench.bare_app:create_bare_app()",
+        {"AIRISK_BASE_URL": upstream.url},
+        workers=workers,
     )
 
 

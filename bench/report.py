@@ -190,6 +190,7 @@ def markdown(results: dict[str, Any]) -> str:
                     _cell(s, f"{p}.rps"),
                     _cell(s, f"{p}.p50_ms"),
                     _cell(s, f"{p}.p99_ms"),
+                    _cell(s, f"{p}.cpu_ms_per_view", 2),
                     str(errors),
                 ]
             )
@@ -199,7 +200,17 @@ def markdown(results: dict[str, Any]) -> str:
             f"{_cell(s, f'throughput.{latency}.ratio_cold_bare_rps', 2)}\n"
         )
         parts.append(
-            _table(["", "requests/s", "p50", "p99", "errors (all runs)"], rows)
+            _table(
+                [
+                    "",
+                    "requests/s",
+                    "p50",
+                    "p99",
+                    "server CPU ms/view",
+                    "errors (all runs)",
+                ],
+                rows,
+            )
         )
 
     t = results["round_trips"]

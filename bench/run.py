@@ -385,6 +385,7 @@ class Suite:
             for name, (server, headers, path) in targets.items():
                 if name == "warm" and latency != s.throughput_latencies[0]:
                     continue  # a warm cache never waits for AIRisk
+                cpu = server.cpu_seconds()
                 result = load.closed_loop(
                     server.url + path,
                     headers,
@@ -393,6 +394,10 @@ class Suite:
                     use_wrk=s.use_wrk,
                 )
                 row[name] = result.as_dict()
+                # The worker's CPU per view: what limits it under load.
+                row[name]["cpu_ms_per_view"] = (
+                    (server.cpu_seconds() - cpu) * 1000 / max(result.requests, 1)
+                )
             row["ratio_cold_bare_rps"] = row["cold"]["rps"] / row["bare"]["rps"]
             out[str(latency)] = row
         return out

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bench import profile
+from bench import profile, throughput
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,6 +54,8 @@ def test_quick_run_measures_every_section(quick_results: dict[str, Any]) -> None
     throughput = run["throughput"]["20"]
     assert throughput["cold"]["tool"] == "python"
     assert throughput["cold"]["requests"] > 0
+    # The dashboard worker spent CPU on every view, and that is recorded.
+    assert throughput["cold"]["cpu_ms_per_view"] > 0
 
 
 def test_quick_run_counts_round_trips(quick_results: dict[str, Any]) -> None:
@@ -90,3 +92,14 @@ def test_profile_summary_of_collapsed_stacks() -> None:
     names = [row["name"] for row in summary["inclusive"]]
     assert "webapp/conversations.py:index" in names
     assert not any(name.startswith("gunicorn") for name in names)
+
+
+def test_throughput_script_compares_cold_with_bare() -> None:
+
+    results = throughput.measure(
+        rounds=1, seconds=1, latency_ms=0, workers=1, use_wrk=False
+    )
+    for name in ("bare", "cold"):
+        (only,) = results[name]
+        assert only["rps"] > 0 and only["errors"] == 0
+        assert only["cpu_ms_per_view"] > 0
