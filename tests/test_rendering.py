@@ -371,6 +371,21 @@ def test_lone_surrogates_become_replacement_characters(
         html.encode("utf-8")
 
 
+@pytest.mark.parametrize("code", range(128))
+def test_every_ascii_character_in_ascii_text(code: int) -> None:
+    # Plain ASCII takes a fast path: it must still catch every control.
+    char = chr(code)
+    if code in (0x09, 0x0A, 0x0D):
+        shown = char
+    elif code < 0x20:
+        shown = chr(0x2400 + code)
+    elif code == 0x7F:
+        shown = "\u2421"
+    else:
+        shown = char
+    assert visible_text(f"ab{char}cd") == f"ab{shown}cd"
+
+
 def test_surrogate_pair_is_joined() -> None:
     assert visible_text("\ud83d\ude00") == "\U0001f600"
 
