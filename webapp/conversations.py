@@ -132,6 +132,7 @@ def _render_list(
     return render_template(
         "conversations/index.html",
         query=query,
+        now=now,  # one instant for the time groups and every "3 hours ago"
         groups=group_rows(rows, now) if grouped else [("", rows)],
         group_counts=group_counts,
         has_next=has_next,

@@ -38,13 +38,19 @@ def abstime(value: datetime | None, seconds: bool = False) -> str:
     """Return ``value`` as an absolute UTC time, such as 2026-11-28 14:03 UTC."""
     if value is None:
         return "unknown"
-    form = "%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC"
-    return value.astimezone(UTC).strftime(form)
+    # isoformat is a third of strftime's cost; a list page calls this per row.
+    text = _utc(value).isoformat(" ", "seconds" if seconds else "minutes")
+    return text[:-6] + " UTC"  # "+00:00" -> " UTC"
 
 
 def isotime(value: datetime | None) -> str:
     """Return ``value`` as ISO 8601 in UTC, for ``<time datetime>``."""
-    return value.astimezone(UTC).isoformat() if value else ""
+    return _utc(value).isoformat() if value else ""
+
+
+def _utc(value: datetime) -> datetime:
+    # Parsed AIRisk dates are already UTC: skip the conversion for them.
+    return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
 def number(value: int | None) -> str:
