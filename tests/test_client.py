@@ -24,6 +24,7 @@ from webapp.airisk import (
     Unavailable,
     UpstreamTimeout,
 )
+from webapp.airisk import client as client_module
 from webapp.airisk.cache import TTLCache
 from webapp.airisk.service import AIRiskService, CachePolicy
 
@@ -408,3 +409,28 @@ def test_identical_large_bodies_reuse_their_parsed_records(
     small = summary(id="c2")
     upstream.get(BASE + "/api/Chat/GetConversation/c2", json=small)
     assert api.get_conversation(TOKEN, "c2") is not api.get_conversation(TOKEN, "c2")
+
+
+def test_an_identical_list_page_reuses_its_parsed_rows(
+    api: AIRiskClient, upstream: responses.RequestsMock
+) -> None:
+    rows = [summary(id=f"c{i}", title=f"Question {i}") for i in range(50)]
+    upstream.get(BASE + "/api/Chat/GetConversations", json=rows)
+    first = api.list_conversations(TOKEN, results=50)
+    assert api.list_conversations(TOKEN, results=50) is first
+    rows[7]["title"] = "Renamed"
+    upstream.replace(responses.GET, BASE + "/api/Chat/GetConversations", json=rows)
+    changed = api.list_conversations(TOKEN, results=50)
+    assert changed is not first and changed[7].title == "Renamed"
+
+
+def test_kept_bodies_are_bounded_in_bytes(
+    api: AIRiskClient, upstream: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client_module, "_REUSE_MAX_BYTES", 20 * 1024)
+    for n in range(6):  # six bodies of about 6 KiB each
+        body = summary(id=f"p{n}", title="t" * 6000)
+        upstream.get(BASE + f"/api/Chat/GetConversation/p{n}", json=body)
+    kept = [api.get_conversation(TOKEN, f"p{n}") for n in range(6)]
+    assert api.get_conversation(TOKEN, "p5") is kept[5], "the newest is kept"
+    assert api.get_conversation(TOKEN, "p0") is not kept[0], "the oldest went first"

@@ -67,10 +67,11 @@ T = TypeVar("T")
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 _CHUNK = 64 * 1024
-#: Bodies at least this large keep their parsed records for an identical
-#: body to reuse; at most this many are kept (see AIRiskClient._parsed).
-_REUSE_MIN_BYTES = 64 * 1024
-_REUSE_MAX_ENTRIES = 8
+#: Bodies at least this large (a list page of a few rows) keep their parsed
+#: records for an identical body to reuse, least recently used first out once
+#: the kept bodies add up to _REUSE_MAX_BYTES (see AIRiskClient._parsed).
+_REUSE_MIN_BYTES = 4 * 1024
+_REUSE_MAX_BYTES = 16 * 1024 * 1024
 #: Longest Retry-After passed on to the browser, in seconds.
 _MAX_RETRY_AFTER = 24 * 3600
 
@@ -119,7 +120,9 @@ class AIRiskClient:
         self.settings = settings
         self._base = settings.base_url.rstrip("/")
         self._local = threading.local()
-        self._reuse: OrderedDict[tuple[str, bytes], Any] = OrderedDict()
+        #: (parser, digest) -> (body length, parsed records), oldest first.
+        self._reuse: OrderedDict[tuple[str, bytes], tuple[int, Any]] = OrderedDict()
+        self._reuse_bytes = 0
         self._reuse_lock = threading.Lock()
 
     # -- the API --------------------------------------------------------
@@ -263,24 +266,31 @@ class AIRiskClient:
     def _parsed(self, endpoint: str, body: bytes, parse: Callable[[Any], T]) -> T:
         """Decode and parse ``body``, reusing the records of an identical body.
 
-        A conversation viewed again usually comes back byte for byte the same;
-        decoding and parsing thousands of messages again is most of the
-        page's own cost. The records are immutable and derived from the bytes
-        alone, so reusing them cannot mix up two users' data. Only large
-        bodies are kept, and only a few, to bound the memory.
+        A page viewed again (a refresh, back from a conversation, a shared
+        link) usually comes back byte for byte the same; decoding and parsing
+        it again is a large part of the page's own cost (a fifth of a cold
+        list page's CPU, most of a long conversation's). The records are
+        immutable and derived from the bytes alone, so reusing them cannot
+        mix up two users' data. Tiny bodies are not worth a digest, and the
+        kept bodies are bounded in bytes, to bound the memory.
         """
-        if len(body) < _REUSE_MIN_BYTES:
+        size = len(body)
+        if size < _REUSE_MIN_BYTES or size > _REUSE_MAX_BYTES:
             return parse(_decode(endpoint, body))
         key = (parse.__name__, hashlib.blake2b(body, digest_size=20).digest())
         with self._reuse_lock:
-            if key in self._reuse:
+            found = self._reuse.get(key)
+            if found is not None:
                 self._reuse.move_to_end(key)
-                return cast(T, self._reuse[key])
+                return cast(T, found[1])
         value = parse(_decode(endpoint, body))
         with self._reuse_lock:
-            self._reuse[key] = value
-            while len(self._reuse) > _REUSE_MAX_ENTRIES:
-                self._reuse.popitem(last=False)
+            if key not in self._reuse:
+                self._reuse[key] = (size, value)
+                self._reuse_bytes += size
+            while self._reuse_bytes > _REUSE_MAX_BYTES:
+                dropped, _ = self._reuse.popitem(last=False)[1]
+                self._reuse_bytes -= dropped
         return value
 
     def _send(
