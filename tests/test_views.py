@@ -137,6 +137,18 @@ def test_list_shows_rows_with_agent_names_and_facts(
     assert response.headers["Cache-Control"] == "no-store"
 
 
+def test_agent_ids_that_name_dict_methods_are_unknown_agents(
+    signed_in: FlaskClient, upstream: responses.RequestsMock
+) -> None:
+    # names[row.agent_id] in a template: Jinja falls back to an attribute
+    # when a subscript fails, so a missing "items" must never reach dict.items.
+    rows = [summary(1, botID="items"), summary(2, botID="__class__"), summary(3)]
+    upstream.get(LIST_URL, json=rows)
+    text = page(signed_in.get("/conversations")).text
+    assert text.count("Unknown agent") == 2 and "Finance Copilot" in text
+    assert "built-in method" not in text and "class" not in text
+
+
 def test_filters_and_paging_go_to_the_api_and_stay_in_links(
     signed_in: FlaskClient, upstream: responses.RequestsMock
 ) -> None:

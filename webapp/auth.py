@@ -148,9 +148,20 @@ def request_agents() -> list[Agent]:
     return cast(list[Agent], g.airisk_agents)
 
 
-def agent_names() -> dict[str, str]:
+class AgentNames(dict[str, str]):
+    """Agent id -> name; an id the token's agent list lacks is "Unknown agent".
+
+    Templates write ``names[row.agent_id]``: a subscript, where a call of
+    ``names.get(...)`` goes through Jinja's context machinery on every row.
+    """
+
+    def __missing__(self, key: str) -> str:
+        return "Unknown agent"
+
+
+def agent_names() -> AgentNames:
     """Return agent id -> name for the signed-in token's agents."""
-    return {agent.id: agent.name for agent in request_agents()}
+    return AgentNames((agent.id, agent.name) for agent in request_agents())
 
 
 def token_hint() -> str | None:
