@@ -7,6 +7,10 @@ in turn (bare, cold, bare, cold, ...), and the CPU time each server process
 spent per view (user + system, master and workers, from ``/proc``)::
 
     .venv/bin/python -m bench.throughput --rounds 2 --seconds 10
+    .venv/bin/python -m bench.throughput --path "/conversations?size=50&format=json"
+
+The second form measures a floor: the same page's JSON twin (same session,
+upstream call and parsing, no HTML).
 """
 
 from __future__ import annotations
@@ -21,9 +25,17 @@ from .run import ALICE, BARE_LIST_PATH, LIST_PATH
 
 
 def measure(
-    rounds: int, seconds: float, latency_ms: int, workers: int, use_wrk: bool
+    rounds: int,
+    seconds: float,
+    latency_ms: int,
+    workers: int,
+    use_wrk: bool,
+    path: str = LIST_PATH,
 ) -> dict[str, list[dict[str, float]]]:
-    """Return, per target, one record per round: rps, p50, CPU per view."""
+    """Return, per target, one record per round: rps, p50, CPU per view.
+
+    ``path`` is the dashboard page under load (the 50-row list by default).
+    """
     upstream = procs.Upstream(latency_ms)
     servers: dict[str, procs.Gunicorn] = {}
     try:
@@ -35,14 +47,14 @@ def measure(
             targets = {
                 "bare": (BARE_LIST_PATH, {"Authorization": f"Bearer {ALICE}"}),
                 "cold": (
-                    LIST_PATH,
+                    path,
                     {"Cookie": procs.sign_in(servers["cold"].url, ALICE)},
                 ),
             }
             results: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
             for _ in range(rounds):
-                for name, (path, headers) in targets.items():
-                    url = servers[name].url + path
+                for name, (page, headers) in targets.items():
+                    url = servers[name].url + page
                     load.closed_loop(url, headers, 32, 2, use_wrk=use_wrk)  # warm-up
                     app_cpu, api_cpu = (
                         servers[name].cpu_seconds(),
@@ -79,9 +91,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=int, default=20)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--no-wrk", action="store_true", help="Python load only")
+    parser.add_argument(
+        "--path", default=LIST_PATH, help=f"dashboard page (default {LIST_PATH})"
+    )
     args = parser.parse_args(argv)
     results = measure(
-        args.rounds, args.seconds, args.latency_ms, args.workers, not args.no_wrk
+        args.rounds,
+        args.seconds,
+        args.latency_ms,
+        args.workers,
+        not args.no_wrk,
+        args.path,
     )
     for name, rounds in results.items():
         cells = "  ".join(
