@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +18,7 @@ from responses import matchers
 
 from webapp.airisk import (
     AIRiskClient,
+    AIRiskError,
     BadResponse,
     BearerAuth,
     ClientSettings,
@@ -163,6 +168,55 @@ def test_service_caches_per_token_and_forgets_at_sign_out(
     assert call.call_count == 4, "sign-out drops the token's cache"
     service.agents("another-token-xyz")
     assert call.call_count == 4, "other tokens keep theirs"
+
+
+def _at_once(count: int, call: Callable[[], Any]) -> list[Any]:
+    """Run ``call`` in ``count`` threads released together; return results."""
+    start = threading.Barrier(count)
+
+    def run() -> Any:
+        start.wait()
+        try:
+            return call()
+        except AIRiskError as error:
+            return error
+
+    with ThreadPoolExecutor(count) as pool:
+        return list(pool.map(lambda _: run(), range(count)))
+
+
+def test_concurrent_first_views_fetch_the_agents_once(
+    api: AIRiskClient, upstream: responses.RequestsMock
+) -> None:
+    def slow(request: Any) -> tuple[int, dict[str, str], str]:
+        time.sleep(0.3)  # the other threads arrive while this call is out
+        return 200, {}, json.dumps([{"id": "a1", "name": "Finance bot"}])
+
+    call = upstream.add_callback(responses.GET, BASE + "/api/Chat/ListAgents", slow)
+    service = AIRiskService(api, TTLCache(maxsize=64), CachePolicy(agents=0))
+    results = _at_once(8, lambda: service.agents(TOKEN))
+    assert [[a.name for a in r] for r in results] == [["Finance bot"]] * 8
+    assert call.call_count == 1
+
+
+def test_waiters_fetch_for_themselves_when_the_first_fetch_fails(
+    api: AIRiskClient, upstream: responses.RequestsMock
+) -> None:
+    calls = []
+
+    def first_fails(request: Any) -> tuple[int, dict[str, str], str]:
+        calls.append(request)
+        if len(calls) == 1:
+            time.sleep(0.3)
+            return 403, {}, ""
+        return 200, {}, json.dumps([{"id": "a1", "name": "Finance bot"}])
+
+    upstream.add_callback(responses.GET, BASE + "/api/Chat/ListAgents", first_fails)
+    service = AIRiskService(api, TTLCache(maxsize=64), CachePolicy())
+    results = _at_once(4, lambda: service.agents(TOKEN))
+    errors = [r for r in results if isinstance(r, AIRiskError)]
+    assert len(errors) == 1, "only the failed call's own caller sees its error"
+    assert sum(isinstance(r, list) for r in results) == 3
 
 
 @pytest.mark.parametrize(

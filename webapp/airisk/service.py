@@ -9,14 +9,17 @@ a token's answers at sign-out, and pages through the whole history for search.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from .cache import Cache, token_key
 from .client import AIRiskClient
 from .models import Agent, Conversation, ConversationSummary
+
+T = TypeVar("T")
 
 #: Rows asked for per call while scanning the whole history.
 SCAN_PAGE_SIZE = 100
@@ -73,6 +76,45 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+class _Flight:
+    """One fetch in progress; ``result`` is set if it succeeded."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.result: Any = None
+
+
+class _Flights:
+    """At most one fetch per key at a time in this process; the others wait.
+
+    Waiters take the first fetch's result. If it failed, each waiter fetches
+    for itself, so no exception object is shared between threads and a
+    waiter sees its own error.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[str, _Flight] = {}
+
+    def run(self, key: str, fetch: Callable[[], T]) -> T:
+        """Return ``fetch()``, or the result of the same fetch already running."""
+        with self._lock:
+            flight = self._running.get(key)
+            leader = flight is None
+            if flight is None:
+                flight = self._running[key] = _Flight()
+        if not leader:
+            flight.done.wait()
+            return cast(T, flight.result) if flight.result is not None else fetch()
+        try:
+            flight.result = fetch()
+            return cast(T, flight.result)
+        finally:
+            with self._lock:
+                del self._running[key]
+            flight.done.set()
+
+
 class AIRiskService:
     """The dashboard's view of AIRisk: the client plus a per-token cache."""
 
@@ -80,6 +122,7 @@ class AIRiskService:
         self.client = client
         self.cache = cache
         self.policy = policy
+        self._flights = _Flights()
 
     def _cached(self, token: str, key: str, fresh: bool) -> tuple[str, Any]:
         full_key = f"{token_key(token)}:{key}"
@@ -93,9 +136,14 @@ class AIRiskService:
         key, hit = self._cached(token, "agents", fresh)
         if hit is not None:
             return list(hit)
-        agents = self.client.list_agents(token)
-        self.cache.set(key, tuple(agents), ttl=self.policy.agents)
-        return agents
+        # Every page needs the agents: the first views of a token (several
+        # tabs, a page and its exports) would each fetch them. One does.
+        def fetch() -> tuple[Agent, ...]:
+            agents = tuple(self.client.list_agents(token))
+            self.cache.set(key, agents, ttl=self.policy.agents)
+            return agents
+
+        return list(self._flights.run(key, fetch))
 
     def page(
         self,
