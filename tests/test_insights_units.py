@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from webapp import charts, stats
+from webapp import charts, exports, stats
 from webapp.airisk import ConversationSummary
 from webapp.stats import InsightsQuery, Period
 
@@ -129,7 +129,7 @@ def test_totals_count_known_values_and_say_what_is_missing() -> None:
     assert t.cost == 0.4  # exactly: summed with fsum, then rounded
     assert (t.flagged, t.flag_unknown, t.flagged_share) == (1, 1, 0.25)
     assert result.undated == 1
-    record = stats.record(result, {})
+    record = exports.insights_record(result, {})
     assert record["totals"]["messages"] is None
     assert record["totals"]["messagesNote"] == "not known from summaries"
 
@@ -138,7 +138,7 @@ def test_an_empty_period_has_zeros_and_no_share() -> None:
     result = stats.compute([], Period.last(7, TODAY))
     assert result.totals.conversations == 0 and result.totals.flagged_share is None
     assert result.top_by_conversations == [] and len(result.daily) == 7
-    assert stats.record(result, {})["totals"]["flaggedShare"] is None
+    assert exports.insights_record(result, {})["totals"]["flaggedShare"] is None
 
 
 def test_top_lists_rank_by_value_then_key_and_skip_zeros() -> None:
@@ -183,11 +183,11 @@ def test_agents_days_hours_and_the_heatmap() -> None:
 
 def test_chart_rows_follow_the_declared_columns() -> None:
     result = stats.compute([row(1, at(28))], Period.last(7, TODAY))
-    for chart, fields in stats.CHARTS.items():
-        rows = stats.chart_rows(result, chart, {"a1": "Agent One"})
+    for chart, fields in exports.CHARTS.items():
+        rows = exports.chart_rows(result, chart, {"a1": "Agent One"})
         assert rows and all(tuple(r) == fields for r in rows), chart
     with pytest.raises(KeyError):
-        stats.chart_rows(result, "pie", {})
+        exports.chart_rows(result, "pie", {})
 
 
 # -- charts ---------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Normalized records, the evidence hash, and the export formats.
 
 The JSON twins and every export use the same normalized records (documented
-in ``docs/exports.md``). A conversation's evidence hash is the SHA-256 of its
+in ``docs/exports.md``); the insights page's JSON and per-chart CSV are at
+the end. A conversation's evidence hash is the SHA-256 of its
 *canonical JSON*: the normalized conversation record serialized with sorted
 keys, no insignificant whitespace, UTF-8 and non-ASCII characters kept as is.
 """
@@ -12,12 +13,13 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from .airisk import Conversation, ConversationSummary, Message
+from .stats import MESSAGES_UNKNOWN, WEEKDAYS, Insights, Ranked
 
 #: Version of the normalized record format; bump it when a field changes.
 FORMAT = "airisk-viewer/1"
@@ -252,3 +254,124 @@ def json_lines(
     for index, record in enumerate(records):
         yield ("," if index else "") + "\n" + json.dumps(record, ensure_ascii=False)
     yield "\n]}\n"
+
+
+# -- insights as JSON and CSV rows ----------------------------------------------
+
+#: The charts by the name in ``/insights/<chart>.csv``, with their columns.
+CHARTS: dict[str, tuple[str, ...]] = {
+    "conversations": ("day", "conversations", "flagged"),
+    "tokens": ("day", "tokens"),
+    "cost": ("day", "cost"),
+    "heatmap": ("weekday", "hour", "conversations"),
+    "agents": ("agentId", "agentName", "conversations", "share"),
+}
+
+
+def _ranked(
+    items: list[Ranked], key: str, value: str, names: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    out = []
+    for item in items:
+        entry: dict[str, Any] = {key: _plain(item.key)}
+        if key == "agentId":
+            entry["agentName"] = names.get(item.key)
+        entry[value] = item.value
+        out.append(entry)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
+
+
+def chart_rows(
+    insights: Insights, chart: str, names: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """Return the data of one chart as flat records (the CSV's rows).
+
+    :raises KeyError: if ``chart`` is not one of :data:`CHARTS`.
+    """
+    if chart == "conversations":
+        return [
+            {
+                "day": d.day.isoformat(),
+                "conversations": d.conversations,
+                "flagged": d.flagged,
+            }
+            for d in insights.daily
+        ]
+    if chart == "tokens":
+        return [{"day": d.day.isoformat(), "tokens": d.tokens} for d in insights.daily]
+    if chart == "cost":
+        return [{"day": d.day.isoformat(), "cost": d.cost} for d in insights.daily]
+    if chart == "heatmap":
+        return [
+            {"weekday": WEEKDAYS[weekday], "hour": hour, "conversations": count}
+            for weekday, hours in enumerate(insights.heatmap)
+            for hour, count in enumerate(hours)
+        ]
+    if chart == "agents":
+        return [
+            {
+                "agentId": a.agent_id,
+                "agentName": names.get(a.agent_id),
+                "conversations": a.conversations,
+                "share": round(a.share, 6),
+            }
+            for a in insights.agents
+        ]
+    raise KeyError(chart)
+
+
+def insights_record(insights: Insights, names: Mapping[str, str]) -> dict[str, Any]:
+    """Return everything the insights page shows as one JSON-ready object."""
+    t = insights.totals
+    share = t.flagged_share
+    return {
+        "period": {
+            "from": insights.period.start.isoformat(),
+            "to": insights.period.end.isoformat(),
+            "days": insights.period.length,
+            "preset": insights.period.preset,
+            "shortened": insights.period.shortened,
+            "timezone": "UTC",
+        },
+        "agent": (
+            {"id": insights.agent, "name": names.get(insights.agent)}
+            if insights.agent
+            else None
+        ),
+        "totals": {
+            "conversations": t.conversations,
+            "messages": None,
+            "messagesNote": MESSAGES_UNKNOWN,
+            "promptTokens": t.prompt_tokens,
+            "completionTokens": t.completion_tokens,
+            "totalTokens": t.total_tokens,
+            "withoutTokens": t.without_tokens,
+            "cost": t.cost,
+            "withoutCost": t.without_cost,
+            "flagged": t.flagged,
+            "flaggedShare": round(share, 6) if share is not None else None,
+            "flagUnknown": t.flag_unknown,
+            "undated": insights.undated,
+        },
+        "top": {
+            "agentsByConversations": _ranked(
+                insights.top_by_conversations, "agentId", "conversations", names
+            ),
+            "agentsByTokens": _ranked(
+                insights.top_by_tokens, "agentId", "tokens", names
+            ),
+            "agentsByCost": _ranked(insights.top_by_cost, "agentId", "cost", names),
+            "flaggedAgents": _ranked(insights.top_flagged, "agentId", "flagged", names),
+            "busiestDays": _ranked(
+                insights.busiest_days, "day", "conversations", names
+            ),
+            "busiestHours": _ranked(
+                insights.busiest_hours, "hour", "conversations", names
+            ),
+        },
+        "charts": {chart: chart_rows(insights, chart, names) for chart in CHARTS},
+    }

@@ -18,7 +18,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, render_template, request, url_for
 from markupsafe import Markup
 
-from . import charts, stats
+from . import charts, exports, stats
 from .airisk.service import History, ScanProgress
 from .auth import agent_names, airisk, request_agents, signed_in_token, token_required
 from .listing import ListQuery
@@ -149,7 +149,7 @@ def _chart_label(agent_id: str, names: dict[str, str]) -> str:
 def _charts(
     insights: Insights, links: Links, names: dict[str, str]
 ) -> dict[str, Markup]:
-    """Return the page's SVG charts by name (the names of :data:`stats.CHARTS`)."""
+    """Return the page's SVG charts by name (the names of :data:`exports.CHARTS`)."""
     span = f"{insights.period.start.isoformat()} to {insights.period.end.isoformat()}"
     daily = insights.daily
     conversations = [
@@ -267,7 +267,7 @@ def _json(
         "fetchedAt": history.fetched_at.isoformat(),
         "complete": history.complete,
         "scanned": len(history.rows),
-        **stats.record(insights, names),
+        **exports.insights_record(insights, names),
     }
 
 
@@ -333,10 +333,10 @@ def chart_csv(chart: str) -> Response:
     history = _history(query, stream=False)
     assert isinstance(history, History)
     insights = stats.compute(history.rows, query.period, query.agent)
-    rows = stats.chart_rows(insights, chart, agent_names())
+    rows = exports.chart_rows(insights, chart, agent_names())
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    fields = stats.CHARTS[chart]
+    fields = exports.CHARTS[chart]
     writer.writerow(fields)
     writer.writerows([_csv_cell(row[f]) for f in fields] for row in rows)
     period = query.period

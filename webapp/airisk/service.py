@@ -136,6 +136,7 @@ class AIRiskService:
         key, hit = self._cached(token, "agents", fresh)
         if hit is not None:
             return list(hit)
+
         # Every page needs the agents: the first views of a token (several
         # tabs, a page and its exports) would each fetch them. One does.
         def fetch() -> tuple[Agent, ...]:
