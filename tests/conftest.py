@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+import requests
 import responses
 from flask import Flask
 from flask.testing import FlaskClient
@@ -139,3 +144,100 @@ def demo_api() -> Iterator[DemoServer]:
     """The real demo AIRisk API on a free loopback port."""
     with DemoServer(create_demo_app(now=DEMO_NOW)) as server:
         yield server
+
+
+# -- end to end over real HTTP -------------------------------------------------
+
+ALICE = "demo-alice"
+
+
+class Browser:
+    """A cookie-keeping HTTP client that records every page it saw."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.http = requests.Session()
+        self.http.trust_env = False
+        self.bodies: list[str] = []
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        response = self.http.get(self.base + path, timeout=30, **kwargs)
+        self.bodies.append(response.text)
+        return response
+
+    def post(self, path: str, data: dict[str, str], **kwargs: Any) -> requests.Response:
+        response = self.http.post(self.base + path, data=data, timeout=30, **kwargs)
+        self.bodies.append(response.text)
+        return response
+
+    def form_token(self, response: requests.Response) -> str:
+        match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', response.text)
+        assert match
+        return match.group(1)
+
+    def enter_token(
+        self, token: str, token_page: requests.Response
+    ) -> requests.Response:
+        """Fill in the token form that ``token_page`` shows, as a user would."""
+        doc = Page(token_page.text)
+        (hidden,) = doc.find_all("input", name="next")
+        return self.post(
+            "/token",
+            {
+                "csrf_token": self.form_token(token_page),
+                "token": token,
+                "next": hidden.get("value") or "",
+            },
+        )
+
+    def path_of(self, response: requests.Response) -> str:
+        parts = urlsplit(response.url)
+        return parts.path + ("?" + parts.query if parts.query else "")
+
+
+class Counting:
+    """WSGI middleware that records the path and query of every call."""
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self.app = app
+        self.calls: list[str] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        with self.lock:
+            self.calls.append(
+                environ["PATH_INFO"] + "?" + environ.get("QUERY_STRING", "")
+            )
+        return self.app(environ, start_response)
+
+    def count(self, fragment: str) -> int:
+        with self.lock:
+            return sum(fragment in call for call in self.calls)
+
+
+@pytest.fixture(scope="module")
+def demo() -> Iterator[tuple[DemoServer, Counting, Any]]:
+    """The demo API at the real clock (\"today\", \"last 7 days\"), calls counted."""
+    app = create_demo_app()
+    counting = Counting(app)
+    with DemoServer(counting) as server:
+        yield server, counting, app.extensions["airisk_demo"]
+
+
+@contextmanager
+def signed_in_reviewer(demo: Any, tmp_path: Path, **settings: Any) -> Iterator[Browser]:
+    """Serve a dashboard on ``demo`` with ``settings``; sign in to it as Alice."""
+    server, counting, _ = demo
+    app = make_app(tmp_path, AIRISK_BASE_URL=server.url, **settings)
+    with DemoServer(app) as dashboard:
+        browser = Browser(dashboard.url)
+        browser.enter_token(ALICE, browser.get("/token"))
+        counting.calls.clear()
+        yield browser
+
+
+@pytest.fixture
+def reviewer(demo: Any, tmp_path: Path) -> Iterator[Browser]:
+    """A dashboard on ``demo`` and a browser signed in to it as Alice."""
+    with signed_in_reviewer(demo, tmp_path) as browser:
+        yield browser

@@ -16,55 +16,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from conftest import Page, make_app
+from conftest import ALICE, Browser, Page, make_app
 
 from webapp.demo_api.server import DemoServer
-
-ALICE = "demo-alice"
-
-
-class Browser:
-    """A cookie-keeping HTTP client that records every page it saw."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.http = requests.Session()
-        self.http.trust_env = False
-        self.bodies: list[str] = []
-
-    def get(self, path: str, **kwargs: Any) -> requests.Response:
-        response = self.http.get(self.base + path, timeout=30, **kwargs)
-        self.bodies.append(response.text)
-        return response
-
-    def post(self, path: str, data: dict[str, str], **kwargs: Any) -> requests.Response:
-        response = self.http.post(self.base + path, data=data, timeout=30, **kwargs)
-        self.bodies.append(response.text)
-        return response
-
-    def form_token(self, response: requests.Response) -> str:
-        match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', response.text)
-        assert match
-        return match.group(1)
-
-    def enter_token(
-        self, token: str, token_page: requests.Response
-    ) -> requests.Response:
-        """Fill in the token form that ``token_page`` shows, as a user would."""
-        doc = Page(token_page.text)
-        (hidden,) = doc.find_all("input", name="next")
-        return self.post(
-            "/token",
-            {
-                "csrf_token": self.form_token(token_page),
-                "token": token,
-                "next": hidden.get("value") or "",
-            },
-        )
-
-    def path_of(self, response: requests.Response) -> str:
-        parts = urlsplit(response.url)
-        return parts.path + ("?" + parts.query if parts.query else "")
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import csv
 import io
 import re
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,38 +18,16 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import responses
-from conftest import Page, enter_token, make_app
+from conftest import ALICE, Browser, Page, enter_token, make_app, signed_in_reviewer
 from flask.testing import FlaskClient
 from responses import matchers
-from test_end_to_end import ALICE, Browser
-from test_reviewing import Counting, all_result_ids, follow_scan
+from test_reviewing import all_result_ids, follow_scan
 from test_views import AGENTS, AGENTS_URL, LIST_URL, TOKEN, summary
 
-from webapp.demo_api import create_demo_app
 from webapp.demo_api.server import DemoServer
 from webapp.templating import money, number
 
 TOP_N = 5
-
-
-@pytest.fixture(scope="module")
-def demo() -> Iterator[tuple[DemoServer, Counting, Any]]:
-    # Dates relative to the real clock: "last 7 days" ends today.
-    app = create_demo_app()
-    counting = Counting(app)
-    with DemoServer(counting) as server:
-        yield server, counting, app.extensions["airisk_demo"]
-
-
-@pytest.fixture
-def browser(demo: Any, tmp_path: Path) -> Iterator[Browser]:
-    server, counting, _ = demo
-    app = make_app(tmp_path, AIRISK_BASE_URL=server.url)
-    with DemoServer(app) as dashboard:
-        browser = Browser(dashboard.url)
-        browser.enter_token(ALICE, browser.get("/token"))
-        counting.calls.clear()
-        yield browser
 
 
 @pytest.fixture
@@ -195,12 +172,12 @@ def list_args(href: str) -> dict[str, str]:
 
 
 def test_totals_and_top_lists_equal_an_independent_count(
-    browser: Browser, alice: list[dict[str, Any]]
+    reviewer: Browser, alice: list[dict[str, Any]]
 ) -> None:
     before = datetime.now(UTC).date()
     agent = Counter(s["botID"] for s in alice).most_common()[1][0]
     for query, start, end, agent_id in states(before, agent):
-        document = browser.get(f"/insights.json?{query}").json()
+        document = reviewer.get(f"/insights.json?{query}").json()
         period = document["period"]
         if period["to"] != end.isoformat():
             # The day changed (UTC midnight) between the two clocks.
@@ -236,12 +213,12 @@ def test_totals_and_top_lists_equal_an_independent_count(
 
 
 def test_the_page_shows_the_json_numbers_and_the_csv_holds_them(
-    browser: Browser,
+    reviewer: Browser,
 ) -> None:
-    follow_scan(browser, "/insights?days=90")
-    html = browser.get("/insights?days=90").text
-    document = browser.get("/insights?days=90&format=json").json()
-    assert browser.get("/insights.json?days=90").json() == document
+    follow_scan(reviewer, "/insights?days=90")
+    html = reviewer.get("/insights?days=90").text
+    document = reviewer.get("/insights?days=90&format=json").json()
+    assert reviewer.get("/insights.json?days=90").json() == document
     totals = document["totals"]
     shown = page_totals(html)
     assert shown["conversations"] == number(totals["conversations"])
@@ -265,7 +242,7 @@ def test_the_page_shows_the_json_numbers_and_the_csv_holds_them(
         for e in document["top"]["busiestDays"]
     ]
     for chart, rows in document["charts"].items():
-        response = browser.get(f"/insights/{chart}.csv?days=90")
+        response = reviewer.get(f"/insights/{chart}.csv?days=90")
         assert response.headers["Content-Type"].startswith("text/csv")
         assert "attachment" in response.headers["Content-Disposition"]
         parsed = list(csv.DictReader(io.StringIO(response.text)))
@@ -291,11 +268,11 @@ def test_the_page_shows_the_json_numbers_and_the_csv_holds_them(
 
 
 def test_chart_links_open_the_lists_they_summarise(
-    browser: Browser, alice: list[dict[str, Any]]
+    reviewer: Browser, alice: list[dict[str, Any]]
 ) -> None:
-    follow_scan(browser, "/insights")
-    html = browser.get("/insights").text
-    document = browser.get("/insights.json").json()
+    follow_scan(reviewer, "/insights")
+    html = reviewer.get("/insights").text
+    document = reviewer.get("/insights.json").json()
     start = date.fromisoformat(document["period"]["from"])
     end = date.fromisoformat(document["period"]["to"])
     daily = {d["day"]: d for d in document["charts"]["conversations"]}
@@ -315,7 +292,7 @@ def test_chart_links_open_the_lists_they_summarise(
         ]
         key = "flagged" if args.get("flagged") else "conversations"
         assert len(want) == daily[day.isoformat()][key]
-        assert all_result_ids(browser, href) == want, href
+        assert all_result_ids(reviewer, href) == want, href
 
     (token_day, *_) = chart_links(html, "tokens")
     assert list_args(token_day)["from"] == list_args(token_day)["to"]
@@ -325,7 +302,7 @@ def test_chart_links_open_the_lists_they_summarise(
     args = list_args(agent_links[-1])
     assert (args["from"], args["to"]) == (start.isoformat(), end.isoformat())
     want = [s["id"] for s in in_range(alice, start, end, args["agent"])]
-    assert all_result_ids(browser, agent_links[-1]) == want
+    assert all_result_ids(reviewer, agent_links[-1]) == want
 
     # A heatmap cell cannot say "Mondays at 14:00" to the list: it opens the
     # period, and its tooltip says so.
@@ -336,25 +313,25 @@ def test_chart_links_open_the_lists_they_summarise(
 
 
 def test_an_agent_filter_carries_into_the_day_links(
-    browser: Browser, alice: list[dict[str, Any]]
+    reviewer: Browser, alice: list[dict[str, Any]]
 ) -> None:
     agent = alice[0]["botID"]
-    follow_scan(browser, f"/insights?days=7&agent={agent}")
-    html = browser.get(f"/insights?days=7&agent={agent}").text
+    follow_scan(reviewer, f"/insights?days=7&agent={agent}")
+    html = reviewer.get(f"/insights?days=7&agent={agent}").text
     href = chart_links(html, "conversations")[0]
     args = list_args(href)
     assert args["agent"] == agent
     day = date.fromisoformat(args["from"])
     want = [s["id"] for s in in_range(alice, day, day, agent)]
-    assert want and all_result_ids(browser, href) == want
+    assert want and all_result_ids(reviewer, href) == want
 
 
 def test_the_first_visit_streams_the_scan_and_the_second_costs_nothing(
-    browser: Browser, demo: Any, alice: list[dict[str, Any]]
+    reviewer: Browser, demo: Any, alice: list[dict[str, Any]]
 ) -> None:
     _, counting, _ = demo
-    with browser.http.get(
-        browser.base + "/insights?days=7", stream=True, timeout=30
+    with reviewer.http.get(
+        reviewer.base + "/insights?days=7", stream=True, timeout=30
     ) as response:
         chunks = [c.decode() for c in response.iter_content(chunk_size=None) if c]
     body = "".join(chunks)
@@ -365,22 +342,22 @@ def test_the_first_visit_streams_the_scan_and_the_second_costs_nothing(
     assert refresh and refresh.group(1) == "/insights?days=7"
     pages = counting.count("GetConversations")
     assert pages == len(alice) // 100 + 1
-    page = browser.get(refresh.group(1))
+    page = reviewer.get(refresh.group(1))
     assert "Conversations per day" in Page(page.text).text
-    browser.get("/insights?days=7")
-    browser.get("/insights?days=90")
-    browser.get("/insights.json")
-    browser.get("/insights/heatmap.csv?days=30")
-    browser.get(f"/conversations?from={datetime.now(UTC).date()}")
+    reviewer.get("/insights?days=7")
+    reviewer.get("/insights?days=90")
+    reviewer.get("/insights.json")
+    reviewer.get("/insights/heatmap.csv?days=30")
+    reviewer.get(f"/conversations?from={datetime.now(UTC).date()}")
     assert counting.count("GetConversations") == pages, "one scan serves them all"
     # "Refresh" reads the history again, then drops refresh=1 from the URL.
-    again = browser.get("/insights?days=7&refresh=1").text
+    again = reviewer.get("/insights?days=7&refresh=1").text
     assert counting.count("GetConversations") == 2 * pages
     assert 'content="0;url=/insights?days=7"' in again
 
 
-def test_charts_are_labelled_images_with_data_tables(browser: Browser) -> None:
-    html = follow_scan(browser, "/insights").text
+def test_charts_are_labelled_images_with_data_tables(reviewer: Browser) -> None:
+    html = follow_scan(reviewer, "/insights").text
     doc = Page(html)
     images = doc.find_all("svg", role="img")
     assert len(images) == 5
@@ -403,24 +380,24 @@ def test_charts_are_labelled_images_with_data_tables(browser: Browser) -> None:
     assert doc.find_all("a", href="/insights")  # the header link
 
 
-def test_bad_values_fall_back_and_the_form_keeps_the_state(browser: Browser) -> None:
-    follow_scan(browser, "/insights")
+def test_bad_values_fall_back_and_the_form_keeps_the_state(reviewer: Browser) -> None:
+    follow_scan(reviewer, "/insights")
     today = datetime.now(UTC).date()
-    default = browser.get("/insights.json?days=13&agent=not%20an%20id").json()
+    default = reviewer.get("/insights.json?days=13&agent=not%20an%20id").json()
     assert default["period"]["days"] == 30 and default["agent"] is None
-    swapped = browser.get("/insights.json?from=2026-01-20&to=2026-01-10").json()
+    swapped = reviewer.get("/insights.json?from=2026-01-20&to=2026-01-10").json()
     assert (swapped["period"]["from"], swapped["period"]["to"]) == (
         "2026-01-10",
         "2026-01-20",
     )
-    html = browser.get("/insights?days=7").text
+    html = reviewer.get("/insights?days=7").text
     doc = Page(html)
     assert doc.find_all("input", type="hidden", name="days", value="7")
     (current,) = doc.find_all(
         "a", **{"aria-current": "page", "href": "/insights?days=7"}
     )
     assert current
-    custom = Page(browser.get(f"/insights?from={today}&to={today}").text)
+    custom = Page(reviewer.get(f"/insights?from={today}&to={today}").text)
     assert custom.find_all("input", name="from", value=today.isoformat())
     assert not custom.find_all("input", name="days")
 
@@ -442,15 +419,11 @@ def test_insights_need_a_token(demo: Any, tmp_path: Path) -> None:
 def test_a_history_cut_at_the_scan_limit_is_shown_with_a_warning(
     demo: Any, tmp_path: Path
 ) -> None:
-    server, counting, _ = demo
-    app = make_app(tmp_path, AIRISK_BASE_URL=server.url, AIRISK_SCAN_MAX=150)
-    with DemoServer(app) as dashboard:
-        browser = Browser(dashboard.url)
-        browser.enter_token(ALICE, browser.get("/token"))
-        counting.calls.clear()
-        page = follow_scan(browser, "/insights?days=90")
+    _, counting, _ = demo
+    with signed_in_reviewer(demo, tmp_path, AIRISK_SCAN_MAX=150) as reviewer:
+        page = follow_scan(reviewer, "/insights?days=90")
         assert "Only the newest 200 conversations were read" in Page(page.text).text
-        assert browser.get("/insights.json?days=90").json()["complete"] is False
+        assert reviewer.get("/insights.json?days=90").json()["complete"] is False
         # Cut at the limit is as far as a scan gets: no new scan each time.
         assert counting.count("GetConversations") == 2
 

@@ -11,59 +11,17 @@ import hashlib
 import io
 import json
 import re
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from conftest import Page, make_app
-from test_end_to_end import ALICE, Browser, conversation_links
+from conftest import ALICE, Browser, Page, make_app, signed_in_reviewer
+from test_end_to_end import conversation_links
 
-from webapp.demo_api import create_demo_app
 from webapp.demo_api.server import DemoServer
-
-
-class Counting:
-    """WSGI middleware that records the path and query of every call."""
-
-    def __init__(self, app: Callable[..., Any]) -> None:
-        self.app = app
-        self.calls: list[str] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        with self.lock:
-            self.calls.append(
-                environ["PATH_INFO"] + "?" + environ.get("QUERY_STRING", "")
-            )
-        return self.app(environ, start_response)
-
-    def count(self, fragment: str) -> int:
-        with self.lock:
-            return sum(fragment in call for call in self.calls)
-
-
-@pytest.fixture(scope="module")
-def demo() -> Iterator[tuple[DemoServer, Counting, Any]]:
-    # Dates relative to the real clock: the list groups by "today".
-    app = create_demo_app()
-    counting = Counting(app)
-    with DemoServer(counting) as server:
-        yield server, counting, app.extensions["airisk_demo"]
-
-
-@pytest.fixture
-def browser(demo: Any, tmp_path: Path) -> Iterator[Browser]:
-    server, counting, _ = demo
-    app = make_app(tmp_path, AIRISK_BASE_URL=server.url)
-    with DemoServer(app) as dashboard:
-        browser = Browser(dashboard.url)
-        browser.enter_token(ALICE, browser.get("/token"))
-        counting.calls.clear()
-        yield browser
 
 
 @pytest.fixture
@@ -75,31 +33,31 @@ def alice(dataset: Any) -> list[dict[str, Any]]:
     return list(dataset.summaries[dataset.user_id_for(ALICE)])
 
 
-def follow_scan(browser: Browser, path: str) -> requests.Response:
+def follow_scan(reviewer: Browser, path: str) -> requests.Response:
     """Load a search URL; if it streams a scan, follow its final refresh."""
-    response = browser.get(path)
+    response = reviewer.get(path)
     match = re.search(r'http-equiv="refresh" content="0;url=([^"]+)"', response.text)
     if match:
-        response = browser.get(match.group(1).replace("&amp;", "&"))
+        response = reviewer.get(match.group(1).replace("&amp;", "&"))
     return response
 
 
-def all_result_ids(browser: Browser, path: str) -> list[str]:
+def all_result_ids(reviewer: Browser, path: str) -> list[str]:
     """Page through a search result and return every conversation id."""
     ids: list[str] = []
-    response = follow_scan(browser, path)
+    response = follow_scan(reviewer, path)
     while True:
         ids += conversation_links(response)
         nxt = Page(response.text).find_all("a", rel="next")
         if not nxt:
             return ids
-        response = browser.get(nxt[0]["href"] or "")
+        response = reviewer.get(nxt[0]["href"] or "")
 
 
 # -- whole-history search ------------------------------------------------------
 
 
-def test_search_equals_a_brute_force_scan(browser: Browser, dataset: Any) -> None:
+def test_search_equals_a_brute_force_scan(reviewer: Browser, dataset: Any) -> None:
     everything = alice(dataset)
     for needle in ("policy", "NDA", "phishing", "FINANCE"):
         expected = [
@@ -109,16 +67,16 @@ def test_search_equals_a_brute_force_scan(browser: Browser, dataset: Any) -> Non
             or any(needle.casefold() in t.casefold() for t in s["metaData"] or [])
         ]
         assert expected, needle
-        found = all_result_ids(browser, f"/conversations?q={needle}&size=100")
+        found = all_result_ids(reviewer, f"/conversations?q={needle}&size=100")
         assert found == expected, needle
 
 
 def test_the_scan_streams_progress_and_then_the_result(
-    browser: Browser, demo: Any, dataset: Any
+    reviewer: Browser, demo: Any, dataset: Any
 ) -> None:
     _, counting, _ = demo
-    with browser.http.get(
-        browser.base + "/conversations?q=policy", stream=True, timeout=30
+    with reviewer.http.get(
+        reviewer.base + "/conversations?q=policy", stream=True, timeout=30
     ) as response:
         chunks = [c.decode() for c in response.iter_content(chunk_size=None) if c]
     body = "".join(chunks)
@@ -130,16 +88,18 @@ def test_the_scan_streams_progress_and_then_the_result(
     total = len(alice(dataset))
     assert pages == total // 100 + 1
     # The finished scan is reused: paging through results costs no new scan.
-    follow_scan(browser, "/conversations?q=policy")
-    browser.get("/conversations?q=policy&page=2")
-    browser.get("/conversations?q=policy&flagged=1&sort=cost")
+    follow_scan(reviewer, "/conversations?q=policy")
+    reviewer.get("/conversations?q=policy&page=2")
+    reviewer.get("/conversations?q=policy&flagged=1&sort=cost")
     assert counting.count("GetConversations") == pages
     # "Refresh" bypasses the cache.
-    follow_scan(browser, "/conversations?q=policy&refresh=1")
+    follow_scan(reviewer, "/conversations?q=policy&refresh=1")
     assert counting.count("GetConversations") == 2 * pages
 
 
-def test_filters_combine_over_the_whole_history(browser: Browser, dataset: Any) -> None:
+def test_filters_combine_over_the_whole_history(
+    reviewer: Browser, dataset: Any
+) -> None:
     everything = alice(dataset)
     agent = everything[0]["botID"]
     expected = [
@@ -148,8 +108,8 @@ def test_filters_combine_over_the_whole_history(browser: Browser, dataset: Any) 
         if s["botID"] == agent and s["hasFlag"] and (s["totalTokens"] or 0) >= 1000
     ]
     path = f"/conversations?agent={agent}&flagged=1&min_tokens=1000&size=100"
-    assert all_result_ids(browser, path) == expected
-    by_cost = all_result_ids(browser, "/conversations?sort=cost&size=100")
+    assert all_result_ids(reviewer, path) == expected
+    by_cost = all_result_ids(reviewer, "/conversations?sort=cost&size=100")
     costs = {s["id"]: s for s in everything}
     assert len(by_cost) == len(everything)
 
@@ -163,12 +123,12 @@ def test_filters_combine_over_the_whole_history(browser: Browser, dataset: Any) 
     assert values == sorted(values, reverse=True)
 
 
-def test_date_range_and_attachment_filters(browser: Browser, dataset: Any) -> None:
+def test_date_range_and_attachment_filters(reviewer: Browser, dataset: Any) -> None:
     user = dataset.user_id_for(ALICE)
     everything = alice(dataset)
     day = everything[5]["lastUpdated"][:10]
     expected = [s["id"] for s in everything if s["lastUpdated"][:10] == day]
-    assert all_result_ids(browser, f"/conversations?from={day}&to={day}") == expected
+    assert all_result_ids(reviewer, f"/conversations?from={day}&to={day}") == expected
     with_files = [
         s["id"]
         for s in everything
@@ -177,12 +137,12 @@ def test_date_range_and_attachment_filters(browser: Browser, dataset: Any) -> No
             for m in dataset.conversation(user, s["id"])["messages"]
         )
     ]
-    found = all_result_ids(browser, "/conversations?attachments=1&size=100")
+    found = all_result_ids(reviewer, "/conversations?attachments=1&size=100")
     assert found == with_files and found
 
 
-def test_list_is_grouped_by_time_with_counts(browser: Browser) -> None:
-    doc = Page(browser.get("/conversations?size=100").text)
+def test_list_is_grouped_by_time_with_counts(reviewer: Browser) -> None:
+    doc = Page(reviewer.get("/conversations?size=100").text)
     groups = re.findall(
         r"(Today|Yesterday|Previous 7 days|Previous 30 days|Older) \((\d+)\)", doc.text
     )
@@ -191,16 +151,16 @@ def test_list_is_grouped_by_time_with_counts(browser: Browser) -> None:
     assert sum(int(count) for _, count in groups) == 100
 
 
-def test_stop_keeps_what_was_found(browser: Browser, demo: Any) -> None:
+def test_stop_keeps_what_was_found(reviewer: Browser, demo: Any) -> None:
     # Read only the first chunk of a streamed scan, then hang up (as the
     # "Stop" link does by navigating away).
-    response = browser.http.get(
-        browser.base + "/conversations?q=a", stream=True, timeout=30
+    response = reviewer.http.get(
+        reviewer.base + "/conversations?q=a", stream=True, timeout=30
     )
     next(response.iter_content(chunk_size=None))
     stop = re.search(r'href="([^"]+)" class="stop"', response.text if False else "")
     response.close()
-    stopped = follow_scan(browser, "/conversations?q=a&partial=1")
+    stopped = follow_scan(reviewer, "/conversations?q=a&partial=1")
     assert stopped.status_code == 200
     text = Page(stopped.text).text
     assert "match" in text
@@ -210,16 +170,16 @@ def test_stop_keeps_what_was_found(browser: Browser, demo: Any) -> None:
 # -- json twins and exports -------------------------------------------------------
 
 
-def test_json_twins_of_list_and_conversation(browser: Browser, dataset: Any) -> None:
-    listing = browser.get("/conversations?size=50&format=json").json()
+def test_json_twins_of_list_and_conversation(reviewer: Browser, dataset: Any) -> None:
+    listing = reviewer.get("/conversations?size=50&format=json").json()
     assert listing["mode"] == "browse" and listing["hasNext"] is True
     ids = [c["id"] for c in listing["conversations"]]
     assert ids == [s["id"] for s in alice(dataset)[:50]]
-    search = browser.get("/conversations?q=policy&format=json").json()
+    search = reviewer.get("/conversations?q=policy&format=json").json()
     assert search["mode"] == "search" and search["complete"] is True
     assert search["total"] >= len(search["conversations"]) > 0
     cid = ids[0]
-    record = browser.get(f"/conversations/{cid}?format=json").json()
+    record = reviewer.get(f"/conversations/{cid}?format=json").json()
     source = dataset.conversation(dataset.user_id_for(ALICE), cid)
     assert record["id"] == cid and record["title"] == source["title"]
     assert [m["id"] for m in record["messages"]] == [
@@ -229,11 +189,11 @@ def test_json_twins_of_list_and_conversation(browser: Browser, dataset: Any) -> 
 
 
 def test_conversation_exports_carry_a_verifiable_evidence_header(
-    browser: Browser, dataset: Any
+    reviewer: Browser, dataset: Any
 ) -> None:
     cid = alice(dataset)[2]["id"]
     source = dataset.conversation(dataset.user_id_for(ALICE), cid)
-    exported = browser.get(f"/conversations/{cid}/export.json")
+    exported = reviewer.get(f"/conversations/{cid}/export.json")
     assert "attachment" in exported.headers["Content-Disposition"]
     document = exported.json()
     evidence, conversation = document["evidence"], document["conversation"]
@@ -245,7 +205,7 @@ def test_conversation_exports_carry_a_verifiable_evidence_header(
     assert evidence["conversationId"] == cid
     assert evidence["userId"] == source["userID"]
     assert evidence["messageCount"] == len(source["messages"])
-    assert evidence["url"] == f"{browser.base}/conversations/{cid}"
+    assert evidence["url"] == f"{reviewer.base}/conversations/{cid}"
     assert evidence["exportedAt"].endswith("+00:00")
     assert [m["text"] for m in conversation["messages"]] == [
         m["text"] for m in source["messages"]
@@ -257,29 +217,29 @@ def test_conversation_exports_carry_a_verifiable_evidence_header(
     ).encode()
     assert hashlib.sha256(tampered).hexdigest() != evidence["sha256"]
 
-    markdown = browser.get(f"/conversations/{cid}/export.md").text
+    markdown = reviewer.get(f"/conversations/{cid}/export.md").text
     assert f"`{evidence['sha256']}`" in markdown
     assert f"`{cid}`" in markdown
     for message in source["messages"]:
         assert message["text"] in markdown
 
-    printable = browser.get(f"/conversations/{cid}/export.html")
+    printable = reviewer.get(f"/conversations/{cid}/export.html")
     doc = Page(printable.text)
     assert evidence["sha256"] in doc.text and "Evidence" in doc.text
     assert len(doc.find_all("li", class_="message " + "user")) >= 1
 
 
 def test_list_exports_contain_every_match_and_parse_back(
-    browser: Browser, dataset: Any
+    reviewer: Browser, dataset: Any
 ) -> None:
     everything = alice(dataset)
     flagged = [s["id"] for s in everything if s["hasFlag"]]
-    exported = browser.get("/conversations/export.csv?flagged=1")
+    exported = reviewer.get("/conversations/export.csv?flagged=1")
     assert exported.headers["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(exported.text)))
     assert [r["id"] for r in rows] == flagged
     assert all(r["flagged"] == "True" for r in rows)
-    document = browser.get("/conversations/export.json").json()
+    document = reviewer.get("/conversations/export.json").json()
     assert [c["id"] for c in document["conversations"]] == [s["id"] for s in everything]
     assert document["total"] == len(everything) and document["complete"] is True
 
@@ -298,12 +258,14 @@ def find_conversation(dataset: Any, predicate: Callable[[dict[str, Any]], bool])
     raise AssertionError("no such conversation in the demo data")
 
 
-def test_find_highlights_matches_and_lists_them(browser: Browser, dataset: Any) -> None:
+def test_find_highlights_matches_and_lists_them(
+    reviewer: Browser, dataset: Any
+) -> None:
     conversation = find_conversation(
         dataset,
         lambda c: sum("approved" in m["text"] for m in c["messages"]) >= 2,
     )
-    response = browser.get(f"/conversations/{conversation['id']}?find=APPROVED")
+    response = reviewer.get(f"/conversations/{conversation['id']}?find=APPROVED")
     doc = Page(response.text)
     matching = [
         m
@@ -343,76 +305,72 @@ def test_highlight_and_find_survive_the_token_round_trip(
         assert doc.find_all("mark")
 
 
-def test_previous_and_next_follow_the_list(browser: Browser, dataset: Any) -> None:
+def test_previous_and_next_follow_the_list(reviewer: Browser, dataset: Any) -> None:
     everything = alice(dataset)
-    listing = Page(browser.get("/conversations?size=20").text)
+    listing = Page(reviewer.get("/conversations?size=20").text)
     row_links = [
         a["href"]
         for a in listing.find_all("a")
         if re.match(r"/conversations/[\w-]+\?from=", a["href"] or "")
     ]
     last_on_page = row_links[19]
-    page = Page(browser.get(last_on_page or "").text)
+    page = Page(reviewer.get(last_on_page or "").text)
     (nxt,) = page.find_all("a", **{"data-nav": "next"})
     (prev,) = page.find_all("a", **{"data-nav": "prev"})
     assert (nxt["href"] or "").startswith(f"/conversations/{everything[20]['id']}")
     assert parse_qs(urlsplit(nxt["href"] or "").query)["from"] == ["page=2"]
     assert (prev["href"] or "").startswith(f"/conversations/{everything[18]['id']}")
     # In search mode the neighbours come from the cached scan.
-    follow_scan(browser, "/conversations?q=policy")
-    results = Page(follow_scan(browser, "/conversations?q=policy").text)
+    follow_scan(reviewer, "/conversations?q=policy")
+    results = Page(follow_scan(reviewer, "/conversations?q=policy").text)
     first = next(
         a["href"]
         for a in results.find_all("a")
         if re.match(r"/conversations/[\w-]+\?from=", a["href"] or "")
     )
-    page = Page(browser.get(first or "").text)
+    page = Page(reviewer.get(first or "").text)
     assert not page.find_all("a", **{"data-nav": "prev"})
     assert page.find_all("a", **{"data-nav": "next"})
 
 
-def test_freshness_line_and_refresh(browser: Browser, demo: Any, dataset: Any) -> None:
+def test_freshness_line_and_refresh(reviewer: Browser, demo: Any, dataset: Any) -> None:
     _, counting, _ = demo
     cid = alice(dataset)[0]["id"]
-    first = Page(browser.get(f"/conversations/{cid}").text)
+    first = Page(reviewer.get(f"/conversations/{cid}").text)
     assert "Fetched from AIRisk" in first.text
     (refresh,) = first.find_all("a", **{"data-key": "r"})
-    browser.get(f"/conversations/{cid}")
+    reviewer.get(f"/conversations/{cid}")
     assert counting.count(f"GetConversation/{cid}") == 1, "second view is cached"
-    browser.get(refresh["href"] or "")
+    reviewer.get(refresh["href"] or "")
     assert counting.count(f"GetConversation/{cid}") == 2, "refresh bypasses it"
-    listing = Page(browser.get("/conversations").text)
+    listing = Page(reviewer.get("/conversations").text)
     assert "Fetched from AIRisk" in listing.text
 
 
-def test_theme_choice_is_remembered_in_a_cookie(browser: Browser) -> None:
-    page = browser.get("/conversations")
-    token = browser.form_token(page)
-    browser.post(
+def test_theme_choice_is_remembered_in_a_cookie(reviewer: Browser) -> None:
+    page = reviewer.get("/conversations")
+    token = reviewer.form_token(page)
+    reviewer.post(
         "/theme", {"csrf_token": token, "theme": "dark", "back": "/conversations"}
     )
-    assert '<html lang="en" data-theme="dark">' in browser.get("/conversations").text
-    browser.post("/theme", {"csrf_token": token, "theme": "auto", "back": "/"})
-    assert "data-theme" not in browser.get("/conversations").text
-    evil = browser.post(
+    assert '<html lang="en" data-theme="dark">' in reviewer.get("/conversations").text
+    reviewer.post("/theme", {"csrf_token": token, "theme": "auto", "back": "/"})
+    assert "data-theme" not in reviewer.get("/conversations").text
+    evil = reviewer.post(
         "/theme", {"csrf_token": token, "theme": "dark", "back": "//evil.example"}
     )
-    assert urlsplit(evil.url).netloc == urlsplit(browser.base).netloc
+    assert urlsplit(evil.url).netloc == urlsplit(reviewer.base).netloc
 
 
 def test_a_scan_cut_at_the_limit_is_final_not_rescanned(
     demo: Any, tmp_path: Path
 ) -> None:
-    server, counting, _ = demo
-    app = make_app(tmp_path, AIRISK_BASE_URL=server.url, AIRISK_SCAN_MAX=150)
-    with DemoServer(app) as dashboard:
-        browser = Browser(dashboard.url)
-        browser.enter_token(ALICE, browser.get("/token"))
-        counting.calls.clear()
-        first = follow_scan(browser, "/conversations?q=a")
+    _, counting, _ = demo
+    with signed_in_reviewer(demo, tmp_path, AIRISK_SCAN_MAX=150) as reviewer:
+        first = follow_scan(reviewer, "/conversations?q=a")
         assert "stopped at the limit of 200" in Page(first.text).text
         scans = counting.count("GetConversations")
         assert scans == 2
-        follow_scan(browser, "/conversations?q=a&page=2")
-        browser.get("/conversations/export.csv?q=a")
+        follow_scan(reviewer, "/conversations?q=a&page=2")
+        reviewer.get("/conversations/export.csv?q=a")
         assert counting.count("GetConversations") == scans, "never rescanned"

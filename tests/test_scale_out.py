@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import redis
 import requests
-from conftest import DEMO_NOW, Page, make_app
-from test_end_to_end import ALICE, Browser, conversation_links
+from conftest import ALICE, DEMO_NOW, Browser, Page, make_app
+from test_end_to_end import conversation_links
 
 from webapp.demo_api import create_demo_app
 from webapp.demo_api.server import DemoServer
