@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -135,6 +136,50 @@ def test_list_shows_rows_with_agent_names_and_facts(
         "/conversations/conv-3",
     ]
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def _rows_html(response: Any) -> str:
+    html = response.get_data(as_text=True)
+    return html[html.index("<tbody>") : html.rindex("</tbody>")]
+
+
+def test_list_rows_are_rendered_once_and_follow_their_data(
+    signed_in: FlaskClient,
+    upstream: responses.RequestsMock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = datetime(2026, 11, 28, 13, 0, tzinfo=UTC)  # rows are updated at 10:00
+    monkeypatch.setattr("webapp.conversations._now", lambda: now)
+    rows = [summary(1, title="First title", hasFlag=True), summary(2)]
+    upstream.get(LIST_URL, json=rows)
+    kept = signed_in.application.jinja_env.globals["list_rows"]
+    first = signed_in.get("/conversations?refresh=1")
+    hits = kept.cache_info().hits
+    again = signed_in.get("/conversations?refresh=1")
+    assert kept.cache_info().hits == hits + 2, "both rows came back rendered"
+    assert _rows_html(again) == _rows_html(first)
+    assert "3 hours ago" in _rows_html(first) and "First title" in _rows_html(first)
+
+    # What a row shows follows its data, the clock and the list it is in.
+    rows[0]["title"] = "Second title"
+    upstream.replace(responses.GET, LIST_URL, json=rows)
+    changed = _rows_html(signed_in.get("/conversations?refresh=1"))
+    assert "Second title" in changed and "First title" not in changed
+    now = datetime(2026, 11, 28, 15, 0, tzinfo=UTC)
+    assert "5 hours ago" in _rows_html(signed_in.get("/conversations?refresh=1"))
+    bigger = _rows_html(signed_in.get("/conversations?size=50&refresh=1"))
+    assert bigger.count("from=size%3D50") == 2
+
+
+def test_list_rows_are_not_kept_when_templates_reload(
+    signed_in: FlaskClient, upstream: responses.RequestsMock
+) -> None:
+    upstream.get(LIST_URL, json=[summary(1)])
+    signed_in.application.jinja_env.auto_reload = True
+    kept = signed_in.application.jinja_env.globals["list_rows"]
+    for _ in range(2):
+        assert "Conversation 1" in signed_in.get("/conversations?refresh=1").text
+    assert kept.cache_info().hits == 0 and kept.cache_info().currsize == 0
 
 
 def test_agent_ids_that_name_dict_methods_are_unknown_agents(

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any, cast
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from flask import Flask
 from markupsafe import Markup, escape
 
-from .airisk import Message
-from .auth import token_hint
+from .airisk import ConversationSummary, Message
+from .auth import AgentNames, token_hint
 from .preferences import current_theme
 from .rendering import render_markdown, visible_text
 
@@ -111,6 +114,58 @@ def refresh_url(full_path: str) -> str:
     return parts.path + "?" + urlencode([*args, ("refresh", "1")])
 
 
+#: Rendered list rows kept per app (about half a KiB of HTML each).
+ROW_CACHE_SIZE = 4096
+
+
+class ListRows:
+    """``list_rows(rows, names, now, detail_prefix, from_suffix)`` in templates.
+
+    Renders each row with ``conversations/_row.html`` and keeps the result by
+    the row macro's arguments (the row, its agent's name, its relative time
+    and the two link parts), which are everything a row shows: a list seen
+    again (a refresh, back from a conversation, a shared link, an expired
+    cache with unchanged data) renders none of its rows again. As with
+    rendered Markdown, equal data gives equal HTML whoever asks. When
+    templates auto-reload (debug), nothing is kept, so an edited row shows
+    at once.
+    """
+
+    def __init__(self, app: Flask, size: int = ROW_CACHE_SIZE) -> None:
+        self._env = app.jinja_env
+        self._cached = functools.lru_cache(maxsize=size)(self._render)
+
+    def _render(
+        self, row: ConversationSummary, agent: str, rel: str, prefix: str, suffix: str
+    ) -> Markup:
+        module: Any = self._env.get_template("conversations/_row.html").module
+        return cast(Markup, module.row(row, agent, rel, prefix, suffix))
+
+    def __call__(
+        self,
+        rows: Iterable[ConversationSummary],
+        names: AgentNames,
+        now: datetime,
+        detail_prefix: str,
+        from_suffix: str,
+    ) -> Markup:
+        render = self._render if self._env.auto_reload else self._cached
+        return Markup("").join(
+            render(
+                row,
+                names[row.agent_id],
+                reltime(row.updated, now),
+                detail_prefix,
+                from_suffix,
+            )
+            for row in rows
+        )
+
+    def cache_info(self) -> Any:
+        """Return the hits, misses and size of the kept rows."""
+        return self._cached.cache_info()
+
+
 def init_app(app: Flask) -> None:
     """Register the filters and globals on ``app``."""
     app.add_template_filter(reltime)
@@ -124,5 +179,6 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(refresh_url)
     app.add_template_filter(segment)
     app.add_template_global(message_html)
+    app.add_template_global(ListRows(app), "list_rows")
     app.add_template_global(token_hint)
     app.context_processor(lambda: {"theme": current_theme()})
