@@ -171,6 +171,27 @@ def test_list_rows_are_rendered_once_and_follow_their_data(
     assert bigger.count("from=size%3D50") == 2
 
 
+def test_kept_rows_carry_nothing_of_the_session_that_rendered_them(
+    signed_in: FlaskClient, upstream: responses.RequestsMock
+) -> None:
+    upstream.get(LIST_URL, json=[summary(1), summary(2)])
+    first = signed_in.get("/conversations?refresh=1")
+    other = signed_in.application.test_client()
+    enter_token(other, "bob-token-9876543210fedcba")
+    kept = signed_in.application.jinja_env.globals["list_rows"]
+    hits = kept.cache_info().hits
+    second = other.get("/conversations?refresh=1")
+    assert kept.cache_info().hits == hits + 2, "Bob's page reused Alice's rows"
+    csrf = [
+        m
+        for r in (first, second)
+        for m in re.findall(r'name="csrf_token" value="([^"]+)"', r.text)
+    ]
+    assert len(set(csrf)) == 2, "each session has its own CSRF token"
+    for secret in [*csrf, TOKEN[-4:], "3210fedcba"[-4:]]:
+        assert secret not in _rows_html(second)
+
+
 def test_list_rows_are_not_kept_when_templates_reload(
     signed_in: FlaskClient, upstream: responses.RequestsMock
 ) -> None:
