@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -397,6 +398,16 @@ def test_nan_and_lone_surrogates_do_not_leak_through(
     assert row.cost is None and row.total_tokens is None
 
 
+def test_negative_zero_cost_is_zero(
+    api: AIRiskClient, upstream: responses.RequestsMock
+) -> None:
+    # -0.0 == 0.0 with the same hash, so a kept row rendered for one would be
+    # shown for the other: "$-0.0000" must never be rendered at all.
+    upstream.get(BASE + "/api/Chat/GetConversations", json=[summary(currentCost=-0.0)])
+    (row,) = api.list_conversations(TOKEN)
+    assert row.cost == 0.0 and math.copysign(1.0, row.cost or 0.0) == 1.0
+
+
 def test_bearer_auth_repr_hides_the_token() -> None:
     auth = BearerAuth(TOKEN)
     assert TOKEN not in repr(auth)
@@ -471,20 +482,29 @@ def test_an_identical_list_page_reuses_its_parsed_rows(
     rows = [summary(id=f"c{i}", title=f"Question {i}") for i in range(50)]
     upstream.get(BASE + "/api/Chat/GetConversations", json=rows)
     first = api.list_conversations(TOKEN, results=50)
-    assert api.list_conversations(TOKEN, results=50) is first
+    again = api.list_conversations(TOKEN, results=50)
+    assert all(a is b for a, b in zip(again, first, strict=True)), "not parsed again"
+    first.clear()  # each caller gets its own list: this changes nobody else's
+    assert len(api.list_conversations(TOKEN, results=50)) == 50
     rows[7]["title"] = "Renamed"
     upstream.replace(responses.GET, BASE + "/api/Chat/GetConversations", json=rows)
     changed = api.list_conversations(TOKEN, results=50)
-    assert changed is not first and changed[7].title == "Renamed"
+    assert changed[0] is not again[0] and changed[7].title == "Renamed"
 
 
 def test_kept_bodies_are_bounded_in_bytes(
     api: AIRiskClient, upstream: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(client_module, "_REUSE_MAX_BYTES", 20 * 1024)
-    for n in range(6):  # six bodies of about 6 KiB each
-        body = summary(id=f"p{n}", title="t" * 6000)
+    monkeypatch.setattr(client_module, "_REUSE_MAX_BYTES", 24 * 1024)
+    for n in range(6):  # six bodies of about 5 KiB each
+        body = summary(id=f"p{n}", title="t" * 5000)
         upstream.get(BASE + f"/api/Chat/GetConversation/p{n}", json=body)
     kept = [api.get_conversation(TOKEN, f"p{n}") for n in range(6)]
     assert api.get_conversation(TOKEN, "p5") is kept[5], "the newest is kept"
     assert api.get_conversation(TOKEN, "p0") is not kept[0], "the oldest went first"
+    # No body over a quarter of the budget is kept: it would push out the rest.
+    upstream.get(
+        BASE + "/api/Chat/GetConversation/big", json=summary(id="big", title="t" * 7000)
+    )
+    assert api.get_conversation(TOKEN, "big") is not api.get_conversation(TOKEN, "big")
+    assert api.get_conversation(TOKEN, "p5") is kept[5]

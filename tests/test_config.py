@@ -50,6 +50,16 @@ def test_bad_values_name_the_setting() -> None:
         load({"SESSION_COOKIE_SECURE": "maybe"})
 
 
+def test_list_row_cache_size_is_a_setting(tmp_path: Path) -> None:
+    base = {"TESTING": True, "SESSION_DIR": str(tmp_path)}
+    rows = create_app(base).jinja_env.globals["list_rows"]
+    assert rows.cache_info().maxsize == Defaults.LIST_ROW_CACHE
+    none = create_app({**base, "LIST_ROW_CACHE": 0}).jinja_env.globals["list_rows"]
+    assert none.cache_info().maxsize == 0
+    with pytest.raises(ConfigError, match="LIST_ROW_CACHE"):
+        create_app({**base, "LIST_ROW_CACHE": -1})
+
+
 def test_refuses_to_start_without_a_secret_key(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -393,6 +393,7 @@ def test_surrogate_pair_is_joined() -> None:
 def test_visible_text_escapes_nothing_and_is_not_markup() -> None:
     result = visible_text("<b>&amp; \"'")
     assert type(result) is str
+    assert type(visible_text(Markup("<b>x</b>"))) is str, "Markup comes back as text"
     assert result == "<b>&amp; \"'"
 
 

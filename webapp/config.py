@@ -40,6 +40,8 @@ class Defaults:
     AIRISK_SCAN_TTL: int = 300
     #: Most conversations one whole-history scan reads.
     AIRISK_SCAN_MAX: int = 100_000
+    #: Rendered list rows kept per process for lists seen again (0: none).
+    LIST_ROW_CACHE: int = 4096
 
     #: Signs cookies and derives the key that encrypts tokens at rest.
     SECRET_KEY: str | None = None
@@ -183,6 +185,7 @@ def validate(config: Mapping[str, Any], *, allow_generated_secret: bool) -> None
         "AIRISK_AGENTS_TTL",
         "AIRISK_CACHE_TTL",
         "AIRISK_SCAN_TTL",
+        "LIST_ROW_CACHE",
     ):
         if config[name] < 0:
             raise ConfigError(f"{name} must not be negative.")

@@ -34,7 +34,14 @@ from .airisk import (
     TokenRejected,
 )
 from .airisk.service import History, ScanProgress
-from .auth import agent_names, airisk, request_agents, signed_in_token, token_required
+from .auth import (
+    AgentNames,
+    agent_names,
+    airisk,
+    request_agents,
+    signed_in_token,
+    token_required,
+)
 from .listing import MAX_PAGE, PAGE_SIZES, SORTS, ListQuery, group_rows, sort_rows
 from .listing import time_group as _time_group
 from .reading import WINDOW, find_matches, highlight_range, window_start
@@ -122,7 +129,7 @@ def _render_list(
     rows: list[ConversationSummary],
     has_next: bool,
     fetched_at: datetime,
-    names: dict[str, str],
+    names: AgentNames,
     history: History | None,
     total: int | None,
     group_counts: Counter[str] | None = None,
@@ -143,7 +150,6 @@ def _render_list(
         fetched_at=fetched_at,
         history=history,
         total=total,
-        from_args=urlencode(query.args()),
         # Row links, built once per page (url_for per row was 12% of it).
         detail_prefix=url_for("conversations.detail", cid="-")[:-1],
         from_suffix="?from=" + quote(urlencode(query.args()), safe=""),

@@ -77,8 +77,9 @@ def visible_text(text: str) -> str:
     """
     if text.isascii() and text.isprintable():
         # Most fields: nothing to replace, and two C-level checks instead of
-        # three regex scans (a list page calls this about 150 times).
-        return text
+        # three regex scans (a list page calls this about 150 times). str()
+        # so that Markup given here comes back as text, to be escaped.
+        return str(text)
     if _SURROGATE_RE.search(text):
         # Round-trip through UTF-16 so valid pairs join and lone halves become
         # U+FFFD; a lone surrogate would otherwise crash the UTF-8 encoder.

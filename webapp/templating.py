@@ -114,10 +114,6 @@ def refresh_url(full_path: str) -> str:
     return parts.path + "?" + urlencode([*args, ("refresh", "1")])
 
 
-#: Rendered list rows kept per app (about half a KiB of HTML each).
-ROW_CACHE_SIZE = 4096
-
-
 class ListRows:
     """``list_rows(rows, names, now, detail_prefix, from_suffix)`` in templates.
 
@@ -131,7 +127,7 @@ class ListRows:
     at once.
     """
 
-    def __init__(self, app: Flask, size: int = ROW_CACHE_SIZE) -> None:
+    def __init__(self, app: Flask, size: int) -> None:
         self._env = app.jinja_env
         self._cached = functools.lru_cache(maxsize=size)(self._render)
 
@@ -139,7 +135,7 @@ class ListRows:
         self, row: ConversationSummary, agent: str, rel: str, prefix: str, suffix: str
     ) -> Markup:
         module: Any = self._env.get_template("conversations/_row.html").module
-        return cast(Markup, module.row(row, agent, rel, prefix, suffix))
+        return cast(Markup, module.conversation_row(row, agent, rel, prefix, suffix))
 
     def __call__(
         self,
@@ -179,6 +175,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(refresh_url)
     app.add_template_filter(segment)
     app.add_template_global(message_html)
-    app.add_template_global(ListRows(app), "list_rows")
+    # About half a KiB of HTML per row kept.
+    app.add_template_global(ListRows(app, app.config["LIST_ROW_CACHE"]), "list_rows")
     app.add_template_global(token_hint)
     app.context_processor(lambda: {"theme": current_theme()})

@@ -70,10 +70,18 @@ _CHUNK = 64 * 1024
 #: Bodies at least this large (a list page of a few rows) keep their parsed
 #: records for an identical body to reuse, least recently used first out once
 #: the kept bodies add up to _REUSE_MAX_BYTES (see AIRiskClient._parsed).
+#: Parsed records take about three times their body's size in memory, so
+#: this is about 50 MiB per process at most. No body over a quarter of the
+#: budget is kept, so one cannot push out all the others.
 _REUSE_MIN_BYTES = 4 * 1024
 _REUSE_MAX_BYTES = 16 * 1024 * 1024
 #: Longest Retry-After passed on to the browser, in seconds.
 _MAX_RETRY_AFTER = 24 * 3600
+
+
+def _own_copy(records: T) -> T:
+    """Return ``records``, a list of them copied (the records are frozen)."""
+    return cast(T, list(records)) if isinstance(records, list) else records
 
 
 def valid_id(value: str) -> bool:
@@ -271,18 +279,19 @@ class AIRiskClient:
         it again is a large part of the page's own cost (a fifth of a cold
         list page's CPU, most of a long conversation's). The records are
         immutable and derived from the bytes alone, so reusing them cannot
-        mix up two users' data. Tiny bodies are not worth a digest, and the
-        kept bodies are bounded in bytes, to bound the memory.
+        mix up two users' data; a list of them is handed out as a copy, so no
+        caller can change what another gets. Tiny bodies are not worth a
+        digest, and the kept bodies are bounded in bytes, to bound the memory.
         """
         size = len(body)
-        if size < _REUSE_MIN_BYTES or size > _REUSE_MAX_BYTES:
+        if size < _REUSE_MIN_BYTES or size > _REUSE_MAX_BYTES // 4:
             return parse(_decode(endpoint, body))
         key = (parse.__name__, hashlib.blake2b(body, digest_size=20).digest())
         with self._reuse_lock:
             found = self._reuse.get(key)
             if found is not None:
                 self._reuse.move_to_end(key)
-                return cast(T, found[1])
+                return _own_copy(found[1])
         value = parse(_decode(endpoint, body))
         with self._reuse_lock:
             if key not in self._reuse:
@@ -291,7 +300,7 @@ class AIRiskClient:
             while self._reuse_bytes > _REUSE_MAX_BYTES:
                 dropped, _ = self._reuse.popitem(last=False)[1]
                 self._reuse_bytes -= dropped
-        return value
+        return _own_copy(value)
 
     def _send(
         self,

@@ -137,7 +137,7 @@ def _float(value: Any) -> float | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
-        number = float(value)
+        number = float(value) + 0.0  # -0.0 becomes 0.0: "$-0.0000" means nothing
         return number if number == number and abs(number) != float("inf") else None
     if isinstance(value, str):
         try:

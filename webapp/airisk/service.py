@@ -77,10 +77,11 @@ def _now() -> datetime:
 
 
 class _Flight:
-    """One fetch in progress; ``result`` is set if it succeeded."""
+    """One fetch in progress; ``ok`` tells whether ``result`` was set."""
 
     def __init__(self) -> None:
         self.done = threading.Event()
+        self.ok = False
         self.result: Any = None
 
 
@@ -104,10 +105,12 @@ class _Flights:
             if flight is None:
                 flight = self._running[key] = _Flight()
         if not leader:
+            # The first fetch is bounded by the client's deadline, so is this.
             flight.done.wait()
-            return cast(T, flight.result) if flight.result is not None else fetch()
+            return cast(T, flight.result) if flight.ok else fetch()
         try:
             flight.result = fetch()
+            flight.ok = True
             return cast(T, flight.result)
         finally:
             with self._lock:
