@@ -108,7 +108,11 @@ class Upstream:
 
 
 class Gunicorn:
-    """One gunicorn master with one threaded worker, on a free loopback port."""
+    """One gunicorn master with threaded workers, on a free loopback port.
+
+    ``worker_pid`` and :meth:`peak_rss_kib` are the first worker's;
+    :meth:`cpu_seconds` adds up the master and every worker.
+    """
 
     def __init__(
         self, app: str, env: dict[str, str], threads: int = 8, workers: int = 1
@@ -177,7 +181,7 @@ class Gunicorn:
 
 
 def dashboard(
-    upstream: Upstream, session_dir: str, workers: int = 1, **settings: int
+    upstream: Upstream, session_dir: str, workers: int = 1, **settings: int | str
 ) -> Gunicorn:
     """Start the dashboard with ``settings`` (e.g. ``AIRISK_CACHE_TTL=0``)."""
     env = {

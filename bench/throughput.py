@@ -8,9 +8,11 @@ spent per view (user + system, master and workers, from ``/proc``)::
 
     .venv/bin/python -m bench.throughput --rounds 2 --seconds 10
     .venv/bin/python -m bench.throughput --path "/conversations?size=50&format=json"
+    .venv/bin/python -m bench.throughput --setting LIST_ROW_CACHE=0
 
-The second form measures a floor: the same page's JSON twin (same session,
-upstream call and parsing, no HTML).
+The second measures a floor: the same page's JSON twin (same session,
+upstream call and parsing, no HTML); the third a list whose rows are
+rendered on every view, as on a first view.
 """
 
 from __future__ import annotations
@@ -31,10 +33,12 @@ def measure(
     workers: int,
     use_wrk: bool,
     path: str = LIST_PATH,
+    settings: dict[str, str] | None = None,
 ) -> dict[str, list[dict[str, float]]]:
     """Return, per target, one record per round: rps, p50, CPU per view.
 
-    ``path`` is the dashboard page under load (the 50-row list by default).
+    ``path`` is the dashboard page under load (the 50-row list by default);
+    ``settings`` are extra dashboard settings (``LIST_ROW_CACHE=0``, ...).
     """
     upstream = procs.Upstream(latency_ms)
     servers: dict[str, procs.Gunicorn] = {}
@@ -42,7 +46,10 @@ def measure(
         with tempfile.TemporaryDirectory(prefix="bench-throughput-") as workdir:
             servers["bare"] = procs.bare(upstream, workers=workers)
             servers["cold"] = procs.dashboard(
-                upstream, workdir, workers=workers, AIRISK_CACHE_TTL=0
+                upstream,
+                workdir,
+                workers=workers,
+                **{"AIRISK_CACHE_TTL": "0", **(settings or {})},
             )
             targets = {
                 "bare": (BARE_LIST_PATH, {"Authorization": f"Bearer {ALICE}"}),
@@ -94,6 +101,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--path", default=LIST_PATH, help=f"dashboard page (default {LIST_PATH})"
     )
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a dashboard setting, e.g. LIST_ROW_CACHE=0 (repeatable)",
+    )
     args = parser.parse_args(argv)
     results = measure(
         args.rounds,
@@ -102,11 +116,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.workers,
         not args.no_wrk,
         args.path,
+        dict(item.split("=", 1) for item in args.setting),
     )
     for name, rounds in results.items():
         cells = "  ".join(
             f"{r['rps']:.0f} req/s, p50 {r['p50_ms']:.0f} ms, "
-            f"{r['cpu_ms_per_view']:.2f} ms CPU/view, errors {r['errors']:.0f}"
+            f"{r['cpu_ms_per_view']:.2f} ms CPU/view "
+            f"(upstream {r['upstream_cpu_ms_per_view']:.2f}), errors {r['errors']:.0f}"
             for r in rounds
         )
         print(f"{name}: {cells}")
