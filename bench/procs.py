@@ -61,6 +61,11 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _tree_cpu_seconds(pid: int) -> float:
+    """Return the CPU time of ``pid`` and its children (a master and workers)."""
+    return _cpu_seconds(pid) + sum(_cpu_seconds(child) for child in _children(pid))
+
+
 class Upstream:
     """The demo AIRisk API in its own process (``bench.upstream``)."""
 
@@ -92,8 +97,7 @@ class Upstream:
 
     def cpu_seconds(self) -> float:
         """Return the CPU time of the demo API process and its workers."""
-        pid = self.process.pid
-        return _cpu_seconds(pid) + sum(_cpu_seconds(c) for c in _children(pid))
+        return _tree_cpu_seconds(self.process.pid)
 
     def set_latency(self, ms: int) -> None:
         """Make every API answer wait ``ms`` milliseconds."""
@@ -163,9 +167,7 @@ class Gunicorn:
 
     def cpu_seconds(self) -> float:
         """Return the CPU time (user + system) of the master and its workers."""
-        return _cpu_seconds(self.process.pid) + sum(
-            _cpu_seconds(pid) for pid in _children(self.process.pid)
-        )
+        return _tree_cpu_seconds(self.process.pid)
 
     def peak_rss_kib(self) -> int:
         """Return the worker's peak resident set size (VmHWM), in KiB."""
