@@ -190,6 +190,11 @@ class Browser:
             },
         )
 
+    def chunks(self, path: str) -> list[str]:
+        """Load a streamed page; return the pieces as they arrived."""
+        with self.http.get(self.base + path, stream=True, timeout=30) as response:
+            return [c.decode() for c in response.iter_content(chunk_size=None) if c]
+
     def path_of(self, response: requests.Response) -> str:
         parts = urlsplit(response.url)
         return parts.path + ("?" + parts.query if parts.query else "")

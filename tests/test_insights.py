@@ -330,10 +330,7 @@ def test_the_first_visit_streams_the_scan_and_the_second_costs_nothing(
     reviewer: Browser, demo: Any, alice: list[dict[str, Any]]
 ) -> None:
     _, counting, _ = demo
-    with reviewer.http.get(
-        reviewer.base + "/insights?days=7", stream=True, timeout=30
-    ) as response:
-        chunks = [c.decode() for c in response.iter_content(chunk_size=None) if c]
+    chunks = reviewer.chunks("/insights?days=7")
     body = "".join(chunks)
     assert len(chunks) > 2, "the page arrives in pieces"
     assert "Scanned 1 page" in body and "Scanned 3 pages" in body

@@ -75,10 +75,7 @@ def test_the_scan_streams_progress_and_then_the_result(
     reviewer: Browser, demo: Any, dataset: Any
 ) -> None:
     _, counting, _ = demo
-    with reviewer.http.get(
-        reviewer.base + "/conversations?q=policy", stream=True, timeout=30
-    ) as response:
-        chunks = [c.decode() for c in response.iter_content(chunk_size=None) if c]
+    chunks = reviewer.chunks("/conversations?q=policy")
     body = "".join(chunks)
     assert len(chunks) > 2, "the page arrives in pieces"
     assert "Scanned 1 page" in body and "Scanned 3 pages" in body

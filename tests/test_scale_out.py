@@ -52,28 +52,54 @@ def wait_for_port(port: int, process: subprocess.Popen[str], what: str) -> None:
 
 
 class RedisServer:
-    """A real redis-server on a free loopback port, with a password."""
+    """A real redis-server on a free loopback port, with a password.
 
-    def __init__(self, directory: Path) -> None:
+    With ``tls`` (the ``ca``, ``cert`` and ``key`` files), it listens with
+    TLS only and :attr:`url` trusts that CA.
+    """
+
+    def __init__(self, directory: Path, tls: dict[str, Path] | None = None) -> None:
         if not os.path.exists(REDIS_SERVER):
             raise AssertionError(
                 "redis-server is missing: install it with apt-get install "
                 "redis-server (make test and .ci/run do)"
             )
         self.directory = directory
+        self.tls = tls
         self.port = free_port()
         self.process: subprocess.Popen[str] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://:{PASSWORD}@127.0.0.1:{self.port}/0"
+        if self.tls is None:
+            return f"redis://:{PASSWORD}@127.0.0.1:{self.port}/0"
+        return (
+            f"rediss://:{PASSWORD}@127.0.0.1:{self.port}/0"
+            f"?ssl_ca_certs={self.tls['ca']}"
+        )
 
     def start(self) -> None:
+        if self.tls is None:
+            listen = ["--port", str(self.port)]
+        else:
+            listen = [
+                "--port",
+                "0",
+                "--tls-port",
+                str(self.port),
+                "--tls-cert-file",
+                str(self.tls["cert"]),
+                "--tls-key-file",
+                str(self.tls["key"]),
+                "--tls-ca-cert-file",
+                str(self.tls["ca"]),
+                "--tls-auth-clients",
+                "no",
+            ]
         self.process = subprocess.Popen(
             [
                 REDIS_SERVER,
-                "--port",
-                str(self.port),
+                *listen,
                 "--bind",
                 "127.0.0.1",
                 "--requirepass",
@@ -553,41 +579,10 @@ def _tls_files(directory: Path) -> dict[str, Path]:
 def test_sessions_and_cache_over_tls_with_a_password(
     tmp_path: Path, upstream: Any
 ) -> None:
-    files = _tls_files(tmp_path)
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            REDIS_SERVER,
-            "--port",
-            "0",
-            "--tls-port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--tls-cert-file",
-            str(files["cert"]),
-            "--tls-key-file",
-            str(files["key"]),
-            "--tls-ca-cert-file",
-            str(files["ca"]),
-            "--tls-auth-clients",
-            "no",
-            "--requirepass",
-            PASSWORD,
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    server = RedisServer(tmp_path, tls=_tls_files(tmp_path))
+    server.start()
     try:
-        wait_for_port(port, server, "redis-server with TLS")
-        url = f"rediss://:{PASSWORD}@127.0.0.1:{port}/0?ssl_ca_certs={files['ca']}"
+        url = server.url
         app = make_app(
             tmp_path,
             AIRISK_BASE_URL=upstream,
@@ -605,10 +600,9 @@ def test_sessions_and_cache_over_tls_with_a_password(
         assert any(k.startswith("airisk-cache:") for k in keys)
         # The certificate is verified: without the CA, no connection.
         unverified = redis.Redis.from_url(
-            f"rediss://:{PASSWORD}@127.0.0.1:{port}/0", socket_timeout=2
+            f"rediss://:{PASSWORD}@127.0.0.1:{server.port}/0", socket_timeout=2
         )
         with pytest.raises(redis.ConnectionError):
             unverified.ping()
     finally:
-        server.terminate()
-        server.communicate(timeout=10)
+        server.stop()
