@@ -13,6 +13,7 @@ socket timeout only bounds the wait for the *next* byte.
 from __future__ import annotations
 
 import hashlib
+import http.cookiejar
 import json
 import logging
 import re
@@ -87,6 +88,24 @@ def _own_copy(records: T) -> T:
 def valid_id(value: str) -> bool:
     """Return whether ``value`` is acceptable as a conversation or agent id."""
     return ID_PATTERN.fullmatch(value) is not None
+
+
+class RefuseAllCookies(http.cookiejar.DefaultCookiePolicy):
+    """A cookie policy that neither keeps nor sends any cookie.
+
+    One ``requests.Session`` serves every user of a worker thread in turn: a
+    cookie that AIRisk (or a gateway in front of it) set for one user's call
+    would otherwise go out with the next user's calls, and a gateway that
+    pins sessions by cookie would answer them with the first user's data.
+    """
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        """Refuse to keep ``cookie``."""
+        return False
+
+    def return_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        """Refuse to send ``cookie``."""
+        return False
 
 
 class BearerAuth(requests.auth.AuthBase):
@@ -198,6 +217,8 @@ class AIRiskClient:
             # Proxy variables would route the token elsewhere, and a ~/.netrc
             # entry would replace the bearer header.
             session.trust_env = False
+            # Calls of different users share this session: it keeps no cookie.
+            session.cookies.set_policy(RefuseAllCookies())
             retry = Retry(
                 total=self.settings.retries,
                 connect=self.settings.retries,
