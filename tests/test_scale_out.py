@@ -500,13 +500,14 @@ def test_serve_refuses_to_start_without_a_real_secret_key(tmp_path: Path) -> Non
 def test_sign_out_drops_the_tokens_cache_in_redis(
     pair: tuple[Dashboard, Dashboard], redis_server: RedisServer
 ) -> None:
-    import hashlib
+    from webapp.airisk.cache import keyed_name
+    from webapp.sessions import derive_key
 
     a, b = pair
     browser = Browser(a.url)
     sign_in(browser)
     browser.get("/conversations")
-    digest = hashlib.sha256(ALICE.encode()).hexdigest()
+    digest = keyed_name(derive_key(SECRET, "cache key names"), ALICE)
     store = redis_server.client()
     assert list(store.scan_iter(f"airisk-cache:{digest}:*")), "cached in Redis"
     other = on(b, browser)

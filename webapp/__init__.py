@@ -32,8 +32,17 @@ def _asset_folder(name: str) -> str:
 def _make_cache(config: Mapping[str, Any]) -> Cache:
     """Return the upstream-answer cache the configuration asks for."""
     if config["CACHE_BACKEND"] == "redis":
-        client = sessions.redis_client(config["REDIS_URL"])
-        return RedisCache(client, str(config["SECRET_KEY"]))
+        # A cache is optional: a short timeout and no retries, so a Redis
+        # that does not answer costs a page a fraction of a second, once.
+        client = sessions.redis_client(
+            config["REDIS_URL"], timeout=config["CACHE_REDIS_TIMEOUT"], retry=False
+        )
+        secret = str(config["SECRET_KEY"])
+        return RedisCache(
+            client,
+            TokenCipher(secret, purpose="cache value encryption"),
+            sessions.derive_key(secret, "cache key names"),
+        )
     return TTLCache(maxsize=2048)
 
 

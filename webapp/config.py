@@ -53,6 +53,8 @@ class Defaults:
     CACHE_BACKEND: str = "memory"
     #: Redis for SESSION_BACKEND/CACHE_BACKEND=redis; rediss:// for TLS.
     REDIS_URL: str = "redis://127.0.0.1:6379/0"
+    #: Seconds the Redis cache may take to answer before a page skips it.
+    CACHE_REDIS_TIMEOUT: float = 0.25
     #: Folder of the filesystem session store (default: instance/sessions).
     SESSION_DIR: str | None = None
     #: Minutes without a request after which a signed-in session ends.
@@ -177,6 +179,7 @@ def validate(config: Mapping[str, Any], *, allow_generated_secret: bool) -> None
         "SESSION_MAX_SIGNED_IN",
         "SESSION_MAX_ANONYMOUS",
         "AIRISK_SCAN_MAX",
+        "CACHE_REDIS_TIMEOUT",
     ):
         if not config[name] or config[name] <= 0:
             raise ConfigError(f"{name} must be greater than zero.")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, current_app, jsonify
 from werkzeug.wrappers import Response
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("health", __name__)
 
@@ -16,11 +20,20 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    """Answer 200 when the session store answers, else 503.
+    """Answer 200 when the session store and the cache answer, else 503.
 
     The configuration was validated when the app started, so a running app
-    has a valid one; the store is the part that can fail later.
+    has a valid one; the stores are the parts that can fail later. A cache
+    that does not answer is skipped by the pages (they stay fast), but the
+    deployment is not what was configured: readiness says so, and the log
+    says which part.
     """
-    if current_app.session_interface.ping():  # type: ignore[attr-defined]
+    parts = {
+        "session store": current_app.session_interface.ping(),  # type: ignore[attr-defined]
+        "cache": current_app.extensions["airisk"].cache.ping(),
+    }
+    failing = [name for name, ok in parts.items() if not ok]
+    if not failing:
         return jsonify(status="ready"), 200
+    log.warning("Not ready: the %s does not answer", " and the ".join(failing))
     return jsonify(status="unavailable"), 503

@@ -40,7 +40,9 @@ from flask_session.cachelib.cachelib import CacheLibSession
 from flask_session.redis import RedisSessionInterface
 from flask_session.redis.redis import RedisSession
 from redis import Redis
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.retry import Retry
 from werkzeug.exceptions import ServiceUnavailable
 
 #: Session keys. Short and meaningless to a reader of the store.
@@ -77,35 +79,62 @@ class JSONFileSystemCache(FileSystemCache):
 
 
 class TokenCipher:
-    """Encrypt tokens for the session store with keys derived from secrets."""
+    """Encrypt secrets at rest with keys derived from ``SECRET_KEY`` and fallbacks.
 
-    def __init__(self, secret: str, fallbacks: list[str] | tuple[str, ...] = ()):
-        keys = [Fernet(_derive_key(s)) for s in (secret, *fallbacks)]
+    Tokens in the session store use the default ``purpose``; other data at
+    rest (the Redis cache's values) passes its own, so each use has its own
+    key.
+    """
+
+    def __init__(
+        self,
+        secret: str,
+        fallbacks: list[str] | tuple[str, ...] = (),
+        *,
+        purpose: str = "session token encryption",
+    ):
+        keys = [
+            Fernet(base64.urlsafe_b64encode(derive_key(s, purpose)))
+            for s in (secret, *fallbacks)
+        ]
         self._fernet = MultiFernet(keys)
 
     def encrypt(self, token: str) -> str:
         """Return ``token`` encrypted and authenticated."""
-        return self._fernet.encrypt(token.encode()).decode()
+        return self.seal(token.encode()).decode()
 
     def decrypt(self, sealed: str) -> str | None:
         """Return the token, or None if no current key opens ``sealed``."""
         try:
-            return self._fernet.decrypt(sealed.encode()).decode()
-        except (InvalidToken, ValueError, UnicodeError):
+            opened = self.unseal(sealed.encode())
+            return None if opened is None else opened.decode()
+        except (ValueError, UnicodeError):
+            return None
+
+    def seal(self, data: bytes) -> bytes:
+        """Return ``data`` encrypted and authenticated."""
+        return self._fernet.encrypt(data)
+
+    def unseal(self, sealed: bytes) -> bytes | None:
+        """Return the data, or None if ``sealed`` is forged or no key opens it."""
+        try:
+            return self._fernet.decrypt(sealed)
+        except (InvalidToken, ValueError):
             return None
 
     def __repr__(self) -> str:
         return "TokenCipher(<keys hidden>)"
 
 
-def _derive_key(secret: str) -> bytes:
+def derive_key(secret: str, purpose: str) -> bytes:
+    """Return a 32-byte key for ``purpose``, derived from ``secret`` (HKDF)."""
     hkdf = HKDF(
         algorithm=hashes.SHA256(),
         length=32,
         salt=b"airisk-viewer",
-        info=b"session token encryption",
+        info=purpose.encode(),
     )
-    return base64.urlsafe_b64encode(hkdf.derive(secret.encode()))
+    return hkdf.derive(secret.encode())
 
 
 def allow_write() -> None:
@@ -350,12 +379,24 @@ def init_app(app: Flask) -> None:
             raise SessionStoreDown()
 
 
-def redis_client(url: str) -> Redis:
-    """Return a Redis client for ``url`` (redis:// or rediss:// with password)."""
+def redis_client(url: str, *, timeout: float = 2, retry: bool = True) -> Redis:
+    """Return a Redis client for ``url`` (redis:// or rediss:// with password).
+
+    ``timeout`` bounds connecting and each answer, in seconds; without
+    ``retry``, a failed or timed-out command is not tried again (redis-py
+    retries three times with backoff by default).
+    """
     # Short timeouts: a session store that does not answer must turn into a
     # "session store unavailable" page quickly, not a hung worker.
+    options: dict[str, Any] = {}
+    if not retry:
+        options["retry"] = Retry(NoBackoff(), 0)
     return Redis.from_url(
-        url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=15
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        health_check_interval=15,
+        **options,
     )
 
 

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import logging
 import pickle
+import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -15,10 +16,28 @@ log = logging.getLogger(__name__)
 
 V = TypeVar("V")
 
+#: Seconds a Redis cache that failed or did not answer in time is skipped.
+SKIP_SECONDS = 5.0
 
-def token_key(token: str) -> str:
-    """Return a cache key for ``token`` that does not reveal it."""
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+def keyed_name(key: bytes, token: str) -> str:
+    """Return a name for ``token`` in cache keys: an HMAC of it under ``key``.
+
+    A plain hash would let anyone who can read the cache confirm a guessed
+    token and tell whose entries are whose; without ``key`` this is neither.
+    """
+    data = token.encode("utf-8", "surrogatepass")
+    return hmac.new(key, data, hashlib.sha256).hexdigest()
+
+
+class Sealer(Protocol):
+    """Authenticated encryption of bytes (the sessions' TokenCipher)."""
+
+    def seal(self, data: bytes) -> bytes:
+        """Return ``data`` encrypted and authenticated."""
+
+    def unseal(self, sealed: bytes) -> bytes | None:
+        """Return the data, or None if ``sealed`` is forged or unreadable."""
 
 
 class TTLCache(Generic[V]):
@@ -26,8 +45,18 @@ class TTLCache(Generic[V]):
 
     def __init__(self, maxsize: int) -> None:
         self._maxsize = maxsize
+        # Lives in this process only: a per-process key is enough.
+        self._name_key = secrets.token_bytes(32)
         self._items: OrderedDict[str, tuple[float, V]] = OrderedDict()
         self._lock = threading.Lock()
+
+    def token_key(self, token: str) -> str:
+        """Return the key prefix of ``token``'s entries; it does not reveal it."""
+        return keyed_name(self._name_key, token)
+
+    def ping(self) -> bool:
+        """Return True: memory always answers."""
+        return True
 
     def get(self, key: str) -> V | None:
         """Return the live value for ``key``, or None."""
@@ -67,6 +96,12 @@ class TTLCache(Generic[V]):
 class Cache(Protocol):
     """What the service layer needs of a cache."""
 
+    def token_key(self, token: str) -> str:
+        """Return the key prefix of ``token``'s entries; it does not reveal it."""
+
+    def ping(self) -> bool:
+        """Return whether the cache answers (for the readiness check)."""
+
     def get(self, key: str) -> Any:
         """Return the live value for ``key``, or None."""
 
@@ -80,54 +115,93 @@ class Cache(Protocol):
 class RedisCache:
     """A cache shared by every instance, in Redis.
 
-    Values are pickled *and signed* (HMAC-SHA256 with a key derived from
-    SECRET_KEY): a value someone forged in Redis fails the signature check
-    and is never unpickled. Redis being down makes the cache a miss, never
-    an error: the page is then simply fetched from AIRisk.
+    Keys name a token by :func:`keyed_name` under ``name_key`` (derived from
+    SECRET_KEY, so every instance agrees), never by the token or a plain hash
+    of it. Values are pickled, then encrypted and authenticated by ``sealer``
+    (the sessions' Fernet cipher under a key of its own): a copy of Redis
+    shows no conversation text, and a value forged in Redis fails
+    authentication and is never unpickled.
+
+    The cache is optional: a Redis that fails, or does not answer within the
+    client's (short) timeout, is skipped for :data:`SKIP_SECONDS`, so pages
+    are fetched from AIRisk at once instead of each waiting on a hung Redis.
     """
 
-    def __init__(self, client: Any, secret: str, prefix: str = "airisk-cache:") -> None:
+    def __init__(
+        self,
+        client: Any,
+        sealer: Sealer,
+        name_key: bytes,
+        prefix: str = "airisk-cache:",
+    ) -> None:
         self._client = client
-        self._key = hashlib.sha256(b"airisk-viewer cache\0" + secret.encode()).digest()
+        self._sealer = sealer
+        self._name_key = name_key
         self._prefix = prefix
+        self._skip_until = 0.0
 
-    def _sign(self, payload: bytes) -> bytes:
-        return hmac.new(self._key, payload, hashlib.sha256).digest()
+    def token_key(self, token: str) -> str:
+        """Return the key prefix of ``token``'s entries; it does not reveal it."""
+        return keyed_name(self._name_key, token)
+
+    def _skipping(self) -> bool:
+        return time.monotonic() < self._skip_until
+
+    def _failed(self, exc: Exception) -> None:
+        # Redis errors, timeouts included: degrade to a miss, and skip the
+        # cache for a while so the next pages do not wait on it too.
+        self._skip_until = time.monotonic() + SKIP_SECONDS
+        log.warning(
+            "Redis cache unavailable (%s): skipped for %.0f s",
+            type(exc).__name__,
+            SKIP_SECONDS,
+        )
+
+    def ping(self) -> bool:
+        """Return whether Redis answers within the client's timeout."""
+        try:
+            self._client.ping()
+        except Exception as exc:
+            self._failed(exc)
+            return False
+        self._skip_until = 0.0
+        return True
 
     def get(self, key: str) -> Any:
         """Return the live value for ``key``, or None."""
+        if self._skipping():
+            return None
         try:
             raw = self._client.get(self._prefix + key)
-        except Exception as exc:  # redis errors: degrade to a miss
-            log.warning("Redis cache unavailable: %s", type(exc).__name__)
+        except Exception as exc:
+            self._failed(exc)
             return None
-        if not raw or len(raw) < 32:
+        if not raw:
             return None
-        signature, payload = raw[:32], raw[32:]
-        if not hmac.compare_digest(signature, self._sign(payload)):
-            log.warning("Dropping a cache entry with a bad signature")
+        payload = self._sealer.unseal(raw)
+        if payload is None:
+            log.warning("Dropping a cache entry that does not authenticate")
             return None
-        return pickle.loads(payload)  # signed by us: not attacker-controlled
+        return pickle.loads(payload)  # authenticated: written by us
 
     def set(self, key: str, value: Any, *, ttl: float) -> None:
         """Store ``value`` for ``ttl`` seconds."""
-        if ttl <= 0:
+        if ttl <= 0 or self._skipping():
             return
-        payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        sealed = self._sealer.seal(
+            pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        )
         try:
-            self._client.set(
-                self._prefix + key,
-                self._sign(payload) + payload,
-                px=max(1, int(ttl * 1000)),
-            )
-        except Exception as exc:  # redis errors: the cache is optional
-            log.warning("Redis cache unavailable: %s", type(exc).__name__)
+            self._client.set(self._prefix + key, sealed, px=max(1, int(ttl * 1000)))
+        except Exception as exc:
+            self._failed(exc)
 
     def delete_prefix(self, prefix: str) -> None:
         """Forget every key that starts with ``prefix``."""
+        # Tried even while skipping: sign-out should drop what it can.
         try:
             keys = list(self._client.scan_iter(match=self._prefix + prefix + "*"))
             if keys:
                 self._client.delete(*keys)
         except Exception as exc:
-            log.warning("Redis cache unavailable: %s", type(exc).__name__)
+            self._failed(exc)

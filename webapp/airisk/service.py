@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
-from .cache import Cache, token_key
+from .cache import Cache
 from .client import AIRiskClient
 from .models import Agent, Conversation, ConversationSummary
 
@@ -128,7 +128,7 @@ class AIRiskService:
         self._flights = _Flights()
 
     def _cached(self, token: str, key: str, fresh: bool) -> tuple[str, Any]:
-        full_key = f"{token_key(token)}:{key}"
+        full_key = f"{self.cache.token_key(token)}:{key}"
         return full_key, None if fresh else self.cache.get(full_key)
 
     def agents(self, token: str, *, fresh: bool = False) -> list[Agent]:
@@ -252,4 +252,4 @@ class AIRiskService:
 
     def forget(self, token: str) -> None:
         """Drop everything cached for ``token`` (on sign-out)."""
-        self.cache.delete_prefix(token_key(token) + ":")
+        self.cache.delete_prefix(self.cache.token_key(token) + ":")
