@@ -3,13 +3,15 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Exact versions of every dependency; `make lock` regenerates it.
+LOCK   := constraints.txt
 
-.PHONY: run test lint format clean system-deps
+.PHONY: run test lint format clean system-deps lock
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[dev]'
 	touch $(STAMP)
 
 run: $(STAMP)  ## Start the dashboard against the built-in demo AIRisk API.
@@ -33,8 +35,11 @@ screenshots: $(STAMP)  ## Regenerate docs/screenshots/ with Debian's Chromium.
 
 .PHONY: bench
 bench: $(STAMP)  ## Run the benchmark suite (about 11 min; BENCH_ARGS=--quick for seconds).
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[dev,bench]'
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+lock:  ## Re-resolve dependencies to the newest allowed releases into constraints.txt.
+	PYTHON=$(PYTHON) scripts/lock.sh
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
