@@ -15,6 +15,8 @@ from conftest import BASE, csrf_token, enter_token, make_app, page
 from flask import Flask
 from flask.testing import FlaskClient
 
+from webapp.auth import REASONS
+
 TOKEN = "alice-token-0123456789abcdef"
 LIST_URL = BASE + "/api/Chat/GetConversations"
 AGENTS_URL = BASE + "/api/Chat/ListAgents"
@@ -305,6 +307,54 @@ def test_idle_timeout_ends_the_session(
     assert client.get("/conversations").status_code == 303, "session deleted"
 
 
+@pytest.mark.parametrize(
+    ("idle_minutes", "away_minutes", "reason"),
+    [(15, 16, "idle"), (30, 61, "absolute")],
+)
+def test_the_token_page_says_why_after_the_store_expired_the_session(
+    tmp_path: Path,
+    accepting: responses.RequestsMock,
+    monkeypatch: pytest.MonkeyPatch,
+    idle_minutes: int,
+    away_minutes: int,
+    reason: str,
+) -> None:
+    """The store drops an idle record by itself; the reason must still show."""
+    import cachelib.file
+
+    app = make_app(
+        tmp_path, SESSION_IDLE_MINUTES=idle_minutes, SESSION_ABSOLUTE_HOURS=1
+    )
+    client = app.test_client()
+    enter_token(client, TOKEN)
+    now = time.time()
+    if reason == "absolute":
+        for minutes in (25, 50):  # active all along, so never idle
+            monkeypatch.setattr(time, "time", lambda m=minutes: now + m * 60)
+            assert client.get("/conversations").status_code == 200
+    later = now + away_minutes * 60
+    # The store's own clock too: it, not the dashboard, expires the record.
+    monkeypatch.setattr(time, "time", lambda: later)
+    monkeypatch.setattr(cachelib.file, "time", lambda: later)
+    response = client.get("/conversations?page=2")
+    query = parse_qs(urlsplit(response.headers["Location"]).query)
+    assert query["reason"] == [reason]
+    assert query["next"] == ["/conversations?page=2"]
+    shown = page(client.get(response.headers["Location"]))
+    assert REASONS[reason] in shown.text
+    again = client.get("/conversations")
+    assert "reason" not in again.headers["Location"], "said once, not forever"
+
+
+def test_a_first_visit_and_a_sign_out_give_no_inactivity_message(
+    client: FlaskClient, accepting: responses.RequestsMock
+) -> None:
+    assert "reason" not in client.get("/conversations").headers["Location"]
+    enter_token(client, TOKEN)
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/token")})
+    assert "reason" not in client.get("/conversations").headers["Location"]
+
+
 def test_activity_extends_the_idle_timeout(
     tmp_path: Path, accepting: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -399,6 +449,7 @@ def test_cookie_flags(client: FlaskClient, accepting: responses.RequestsMock) ->
     client.get("/token")
     data = {"csrf_token": csrf_token(client), "token": TOKEN}
     response = client.post("/token", data=data)
-    header = response.headers["Set-Cookie"]
-    assert "HttpOnly" in header and "SameSite=Lax" in header
-    assert header.startswith("session=")
+    headers = response.headers.getlist("Set-Cookie")
+    assert sorted(h.split("=", 1)[0] for h in headers) == ["session", "signed_in_at"]
+    for header in headers:
+        assert "HttpOnly" in header and "SameSite=Lax" in header

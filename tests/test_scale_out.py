@@ -244,6 +244,26 @@ def on(dashboard: Dashboard, browser: Browser) -> Browser:
     return other
 
 
+@pytest.mark.parametrize(("trusted_proxies", "https"), [("0", False), ("1", True)])
+def test_gunicorn_believes_forwarded_headers_only_from_trusted_proxies(
+    tmp_path: Path, upstream: Any, trusted_proxies: str, https: bool
+) -> None:
+    env = environment(
+        tmp_path, AIRISK_BASE_URL=upstream, TRUSTED_PROXIES=trusted_proxies
+    )
+    dashboard = Dashboard(env, tmp_path, threads=1).start()
+    try:
+        response = requests.get(
+            dashboard.url + "/healthz",
+            headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "192.0.2.7"},
+            timeout=10,
+        )
+    finally:
+        dashboard.stop()
+    assert response.status_code == 200
+    assert ("Strict-Transport-Security" in response.headers) is https
+
+
 def test_a_session_works_on_every_instance(pair: tuple[Dashboard, Dashboard]) -> None:
     a, b = pair
     browser_a = Browser(a.url)

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
+    after_this_request,
     current_app,
     g,
     redirect,
@@ -50,6 +51,10 @@ REASONS = {
 }
 
 _TOUCH_EVERY = 60
+#: A cookie holding only the sign-in time. The session store expires an idle
+#: record by itself, so without it a returning user could not be told that
+#: they were signed out after inactivity rather than never signed in.
+_SIGNED_IN_AT = "signed_in_at"
 _MAX_TOKEN_LENGTH = 8192
 
 
@@ -178,7 +183,8 @@ def token_required(view: F) -> F:
     @functools.wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         if current_token() is None:
-            return redirect_to_token_page(g.get("session_end_reason"))
+            reason = g.get("session_end_reason") or _ended_by_the_store()
+            return redirect_to_token_page(reason)
         return view(*args, **kwargs)
 
     return cast(F, wrapped)
@@ -213,6 +219,7 @@ def sign_in(token: str) -> None:
     generate_csrf()
     g.airisk_token = token
     allow_write()
+    _remember_sign_in(now)
 
 
 def sign_out(reason: str | None = None) -> None:
@@ -227,6 +234,7 @@ def sign_out(reason: str | None = None) -> None:
     g.airisk_token = None
     g.session_end_reason = reason
     allow_write()
+    _forget_sign_in()
 
 
 def sign_out_store_only() -> None:
@@ -291,6 +299,47 @@ def logout() -> Response:
     """Sign out: delete the server-side session and go to the token page."""
     sign_out()
     return redirect(url_for("auth.token", reason="signed_out"), code=303)
+
+
+def _remember_sign_in(now: int) -> None:
+    config = current_app.config
+
+    @after_this_request
+    def set_cookie(response: Response) -> Response:
+        response.set_cookie(
+            _SIGNED_IN_AT,
+            str(now),
+            max_age=int(_store().absolute.total_seconds()),
+            secure=config["SESSION_COOKIE_SECURE"],
+            httponly=True,
+            samesite="Lax",
+        )
+        return response
+
+
+def _forget_sign_in() -> None:
+    if _SIGNED_IN_AT not in request.cookies:
+        return
+
+    @after_this_request
+    def delete_cookie(response: Response) -> Response:
+        response.delete_cookie(
+            _SIGNED_IN_AT,
+            secure=current_app.config["SESSION_COOKIE_SECURE"],
+            httponly=True,
+            samesite="Lax",
+        )
+        return response
+
+
+def _ended_by_the_store() -> str | None:
+    """Return why a session the store has already expired ended, if it did."""
+    raw = request.cookies.get(_SIGNED_IN_AT, "")
+    if not raw.isascii() or not raw.isdigit():
+        return None
+    _forget_sign_in()
+    signed_in_for = time.time() - int(raw)
+    return "absolute" if signed_in_for > _store().absolute.total_seconds() else "idle"
 
 
 def _clean_token(raw: str) -> str | None:

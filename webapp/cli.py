@@ -87,6 +87,10 @@ def serve(host: str, port: int, workers: int, threads: int, timeout: int) -> int
         # The dashboard logs each request itself (without query values).
         "accesslog": None,
         "errorlog": "-",
+        # Which proxies to believe is TRUSTED_PROXIES's job (ProxyFix in the
+        # app); gunicorn would otherwise take X-Forwarded-Proto from any
+        # loopback client, even with TRUSTED_PROXIES=0.
+        "forwarded_allow_ips": "",
     }
 
     class Server(BaseApplication):

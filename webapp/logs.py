@@ -27,6 +27,11 @@ log = logging.getLogger("webapp.request")
 _PLAIN = {"page", "size", "sort", "system", "format", "refresh", "partial", "start"}
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _MARK = "_airisk_viewer_handler"
+#: A text-log value printed as is: printable ASCII without spaces, quotes or
+#: backslashes. Anything else (a URL can carry %20, %22 or %0a) is quoted and
+#: escaped, so a request cannot forge a field or a whole log line.
+_BARE_VALUE = re.compile(r"[!#-\[\]-~]+")
+_LINE_BREAKERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 class JSONFormatter(logging.Formatter):
@@ -49,13 +54,28 @@ class JSONFormatter(logging.Formatter):
 class TextFormatter(logging.Formatter):
     """Format a record as text, with its ``fields`` as key=value pairs."""
 
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802
+        """Return the message part with control characters escaped."""
+        return _LINE_BREAKERS.sub(_escape, super().formatMessage(record))
+
     def format(self, record: logging.LogRecord) -> str:
         """Return the record as a line of text."""
         line = super().format(record)
         fields = getattr(record, "fields", None)
         if fields:
-            line += " " + " ".join(f"{key}={value}" for key, value in fields.items())
+            line += " " + " ".join(
+                f"{key}={_text_value(value)}" for key, value in fields.items()
+            )
         return line
+
+
+def _text_value(value: object) -> str:
+    text = str(value)
+    return text if _BARE_VALUE.fullmatch(text) else json.dumps(text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    return json.dumps(match.group())[1:-1]
 
 
 def safe_path() -> str:
