@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # Exact versions of every dependency; `make lock` regenerates it.
 LOCK   := constraints.txt
 
-.PHONY: run test lint format clean system-deps lock
+.PHONY: run test test-fast lint format clean system-deps lock
 
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ system-deps:  ## Install Chromium and redis-server when missing (needs root).
 
 test: $(STAMP) system-deps  ## Run the whole test suite (browser and Redis tests included).
 	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)  ## The unit tier: no browser, no real servers (under a minute).
+	$(BIN)/python -m pytest -m "not slow and not browser"
 
 lint: $(STAMP)  ## ruff (check + format --check), mypy, and pip-audit.
 	$(BIN)/ruff check .

@@ -16,6 +16,9 @@ import pytest
 
 from bench import profile, throughput
 
+# Real servers and processes: left out of the fast tier (-m 'not slow').
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

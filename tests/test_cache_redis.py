@@ -19,6 +19,9 @@ from test_upstream_cookies import row_ids
 from webapp.demo_api import create_demo_app
 from webapp.demo_api.server import DemoServer
 
+# Real servers and processes: left out of the fast tier (-m 'not slow').
+pytestmark = pytest.mark.slow
+
 BOB = "demo-bob"
 
 

@@ -107,6 +107,7 @@ def test_cli_reports_config_errors_without_a_traceback(
     assert "--latency-ms must not be negative" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_help_lists_both_commands() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "webapp.cli", "--help"],
@@ -117,6 +118,7 @@ def test_cli_help_lists_both_commands() -> None:
     assert "demo" in result.stdout and "demo-api" in result.stdout
 
 
+@pytest.mark.slow
 def test_wheel_ships_templates_and_static(tmp_path: Path) -> None:
     """A non-editable install must find templates/ and static/."""
     source = tmp_path / "src"

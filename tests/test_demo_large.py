@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from webapp.demo_api import create_demo_app
 from webapp.demo_api.large import LARGE_CONVERSATIONS
+
+# Ten thousand conversations, about a second a test: not in the fast tier.
+pytestmark = pytest.mark.slow
 
 NOW = datetime(2026, 3, 4, 10, 30, 15, tzinfo=UTC)
 LARGE = {"Authorization": "Bearer demo-large"}

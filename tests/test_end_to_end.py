@@ -20,6 +20,9 @@ from conftest import ALICE, Browser, Page, make_app
 
 from webapp.demo_api.server import DemoServer
 
+# Real servers and processes: left out of the fast tier (-m 'not slow').
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def dashboard(demo_api: DemoServer, tmp_path: Path) -> Iterator[DemoServer]:

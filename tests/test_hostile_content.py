@@ -477,6 +477,7 @@ HOSTILE_QUERIES = [
 ]
 
 
+@pytest.mark.slow
 def test_list_pages_all_sizes_agents_and_filters(site: Site, dataset: Dataset) -> None:
     total = len(dataset.users[dataset.user_id_for(HOSTILE) or ""])
     paths = []
@@ -543,6 +544,7 @@ def conversation_paths(conv: dict[str, Any]) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_every_conversation_page(
     site: Site, conversations: list[dict[str, Any]]
 ) -> None:
@@ -641,6 +643,7 @@ def test_jump_to_a_message_with_a_hostile_id_redirects_on_site(
     assert not failures, "\n".join(failures)
 
 
+@pytest.mark.slow
 def test_print_export_pages(site: Site, conversations: list[dict[str, Any]]) -> None:
     failures = []
     for conv in conversations:
@@ -673,6 +676,7 @@ def test_non_html_views_are_never_sniffed_as_html(
         assert "Traceback" not in page.body
 
 
+@pytest.mark.slow
 def test_markdown_bombs_render_sanitized(
     site: Site, conversations: list[dict[str, Any]]
 ) -> None:

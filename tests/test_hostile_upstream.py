@@ -199,6 +199,7 @@ CASES: list[tuple[str, str | Handler, str, int]] = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("mode", "path", "expected"),
     [
@@ -397,6 +398,7 @@ def test_lone_surrogates_and_nan_render(
 # -- through a real WSGI server -----------------------------------------------------
 
 
+@pytest.mark.slow
 def test_served_dashboard_survives_a_dripping_upstream(
     tmp_path: Path, hostile: HostileServer
 ) -> None:

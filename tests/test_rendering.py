@@ -466,6 +466,7 @@ BOMBS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", BOMBS)
 def test_markdown_bombs_finish_and_stay_sanitized(name: str) -> None:
     text = BOMBS[name]

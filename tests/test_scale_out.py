@@ -26,6 +26,9 @@ from test_end_to_end import conversation_links
 from webapp.demo_api import create_demo_app
 from webapp.demo_api.server import DemoServer
 
+# Real servers and processes: left out of the fast tier (-m 'not slow').
+pytestmark = pytest.mark.slow
+
 SECRET = "scale-out-secret-key-0123456789abcdef"
 PASSWORD = "redis-test-password"
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
