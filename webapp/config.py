@@ -75,6 +75,8 @@ class Defaults:
     LOG_LEVEL: str = "INFO"
     #: Comma-separated host names the dashboard answers to (empty: any).
     TRUSTED_HOSTS: list[str] | None = None
+    #: The dashboard's address as reviewers open it (exports' evidence URL).
+    PUBLIC_URL: str | None = None
 
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -141,6 +143,16 @@ def validate(config: Mapping[str, Any], *, allow_generated_secret: bool) -> None
         )
     if base.query or base.fragment:
         raise ConfigError("AIRISK_BASE_URL must not carry a query or fragment.")
+    public = config.get("PUBLIC_URL")
+    if public:
+        parts = urlsplit(str(public))
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ConfigError(
+                "PUBLIC_URL must be the dashboard's absolute http(s) address, "
+                "such as https://reviews.example.com"
+            )
+        if parts.query or parts.fragment:
+            raise ConfigError("PUBLIC_URL must not carry a query or fragment.")
     if config["LOG_FORMAT"] not in {"text", "json"}:
         raise ConfigError('LOG_FORMAT must be "text" or "json".')
     if config["LOG_LEVEL"] not in {"DEBUG", "INFO", "WARNING", "ERROR"}:

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 from flask import (
     Blueprint,
     Response,
+    current_app,
     g,
     jsonify,
     redirect,
@@ -450,6 +451,24 @@ def detail(cid: str) -> Any:
     )
 
 
+def _evidence_url(cid: str) -> str:
+    """Return the conversation's address for an evidence header.
+
+    The Host header (and X-Forwarded-Host) is whatever the client sent, so
+    it is used only when something vouched for it: a trusted proxy set it,
+    or TRUSTED_HOSTS checked it. PUBLIC_URL, when set, wins; with none of
+    them the export names the path alone rather than a forged host.
+    """
+    path = url_for("conversations.detail", cid=cid)
+    config = current_app.config
+    if config["PUBLIC_URL"]:
+        # PUBLIC_URL includes any prefix the dashboard is mounted under.
+        return str(config["PUBLIC_URL"]).rstrip("/") + path[len(request.script_root) :]
+    if config["TRUSTED_PROXIES"] or config["TRUSTED_HOSTS"]:
+        return url_for("conversations.detail", cid=cid, _external=True)
+    return path
+
+
 @bp.get("/conversations/<cid>/export.<any(md, json, html):fmt>")
 @token_required
 def export(cid: str, fmt: str) -> Any:
@@ -459,8 +478,7 @@ def export(cid: str, fmt: str) -> Any:
     )
     names = agent_names()
     record = exports.conversation_record(conversation, names)
-    url = url_for("conversations.detail", cid=cid, _external=True)
-    evidence = exports.Evidence.of(record, url)
+    evidence = exports.Evidence.of(record, _evidence_url(cid))
     filename = f"conversation-{cid}.{fmt}"
     if fmt == "html":
         return render_template(
