@@ -32,6 +32,7 @@ from markdown_it import MarkdownIt
 from webapp.demo_api import hostile
 from webapp.demo_api.data import Dataset
 from webapp.demo_api.server import DemoServer
+from webapp.rendering import render_cache_info
 
 HOSTILE = "demo-hostile"
 SECRET_KEY = "test-secret-key-0123456789abcdef"  # make_app's
@@ -987,3 +988,16 @@ def test_markdown_exports_show_every_field_as_text(
         problems = markdown_problems(page.body, record["conversation"])
         failures += [f"{conv['title'][:40]!r}: {p}" for p in problems]
     assert not failures, "\n".join(failures[:60])
+
+
+def test_find_on_a_large_hostile_message_parses_its_markdown_once(
+    site: Site, conversations: list[dict[str, Any]]
+) -> None:
+    conv = conversation_titled(conversations, "50,000 brackets")
+    site.get(f"/conversations/{conv['id']}")
+    misses = render_cache_info().misses
+    for needle in ("[", "[[[", "x", "brackets", "%3Cscript%3E"):
+        page = site.get(f"/conversations/{conv['id']}?find={needle}")
+        assert_inert(page)
+    # Every find reused the HTML rendered for the first visit.
+    assert render_cache_info().misses == misses

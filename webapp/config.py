@@ -42,6 +42,8 @@ class Defaults:
     AIRISK_SCAN_MAX: int = 100_000
     #: Rendered list rows kept per process for lists seen again (0: none).
     LIST_ROW_CACHE: int = 4096
+    #: Bytes of rendered Markdown kept per process for messages seen again.
+    RENDER_CACHE_BYTES: int = 32 * 1024 * 1024
 
     #: Signs cookies and derives the key that encrypts tokens at rest.
     SECRET_KEY: str | None = None
@@ -201,6 +203,7 @@ def validate(config: Mapping[str, Any], *, allow_generated_secret: bool) -> None
         "AIRISK_CACHE_TTL",
         "AIRISK_SCAN_TTL",
         "LIST_ROW_CACHE",
+        "RENDER_CACHE_BYTES",
     ):
         if config[name] < 0:
             raise ConfigError(f"{name} must not be negative.")
