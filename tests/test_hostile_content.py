@@ -11,7 +11,9 @@ cannot clobber the page; untrusted text stays text.
 
 from __future__ import annotations
 
+import csv
 import functools
+import io
 import json
 import re
 import signal
@@ -1001,3 +1003,25 @@ def test_find_on_a_large_hostile_message_parses_its_markdown_once(
         assert_inert(page)
     # Every find reused the HTML rendered for the first visit.
     assert render_cache_info().misses == misses
+
+
+def test_out_of_range_dates_are_not_reported_anywhere(
+    site: Site, conversations: list[dict[str, Any]]
+) -> None:
+    dated = [c for c in conversations if c["title"].startswith("Out-of-range")]
+    assert len(dated) == len(hostile.OUT_OF_RANGE_DATES)
+    # JSON first: it computes everything without streaming a scan's progress.
+    insights = json.loads(site.get("/insights.json?days=90").body)
+    assert insights["totals"]["undated"] >= len(dated)
+    # (The insights page draws its own SVG charts, which assert_inert refuses.)
+    assert site.get("/insights?days=90").status == 200
+    assert_inert(site.get("/conversations?q=Out-of-range&sort=created"))
+    for conv in dated:
+        page = site.get(f"/conversations/{conv['id']}")
+        assert_inert(page)
+        record = json.loads(site.get(f"/conversations/{conv['id']}?format=json").body)
+        assert record["created"] is record["updated"] is None
+    listed = json.loads(site.get("/conversations/export.json").body)
+    assert len(listed["conversations"]) == listed["total"] == len(conversations)
+    rows = list(csv.DictReader(io.StringIO(site.get("/conversations/export.csv").body)))
+    assert len(rows) == len(conversations)
