@@ -402,7 +402,8 @@ def detail(cid: str) -> Any:
     )
     ids = [m.id for m in messages]
     number = request.args.get("n", "")
-    if number.isdigit() and ids:
+    # isascii: "³" and other Unicode digits pass isdigit() but not int().
+    if number.isascii() and number.isdigit() and ids:
         # "Go to message N": redirect to that message's permalink.
         target = ids[min(max(int(number), 1), len(ids)) - 1]
         # The id is upstream data: encode it, a newline would break the header.
@@ -445,7 +446,9 @@ def detail(cid: str) -> Any:
         previous=previous,
         next=nxt,
         from_args=from_args,
-        list_args=dict(parse_qsl(from_args)),
+        # Normalised, never the raw pairs: a key such as "endpoint" or
+        # "_external" inside from= would reach url_for as its own argument.
+        list_args=ListQuery.from_args(dict(parse_qsl(from_args))).args(),
         fetched_at=conversation.fetched_at,
         here=_here,
     )
