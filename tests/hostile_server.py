@@ -401,6 +401,53 @@ def surrogates(conn: Connection, request: Request) -> None:
     respond(200, body)(conn, request)
 
 
+#: Dates a .NET AIRisk can send that Python cannot hold in UTC (or only just).
+OUT_OF_RANGE_DATES = (
+    "0001-01-01T00:00:00+05:00",
+    "9999-12-31T23:59:59-05:00",
+    "0001-01-01T00:00:00",
+    "9999-12-31T23:59:59.9999999Z",
+)
+
+
+def _dated(index: int, created: str, updated: str) -> dict[str, Any]:
+    return dict(
+        CONVERSATION,
+        id=f"d{index}",
+        title=f"Dated {index}",
+        createdDate=created,
+        lastUpdated=updated,
+        hasFlag=True,
+        totalTokens=100,
+        currentCost=0.5,
+    )
+
+
+#: Every out-of-range date as a created and as a last-updated date.
+DATED = [
+    _dated(index, created, updated)
+    for index, (created, updated) in enumerate(
+        zip(OUT_OF_RANGE_DATES, reversed(OUT_OF_RANGE_DATES), strict=True)
+    )
+] + [_dated(9, "2026-11-27T09:00:00Z", "2026-11-28T10:00:00Z")]
+
+
+def out_of_range_dates(conn: Connection, request: Request) -> None:
+    """Answer like a healthy AIRisk whose dates lie outside datetime's range."""
+    if request.path == "/api/Chat/ListAgents":
+        payload: Any = AGENTS
+    elif request.path.startswith("/api/Chat/GetConversation/"):
+        wanted = request.path.rsplit("/", 1)[1]
+        payload = next((c for c in DATED if c["id"] == wanted), DATED[0])
+    elif request.path == "/api/Chat/GetConversations":
+        skip = "skip=0" in request.query or "skip=" not in request.query
+        payload = [dict(c, messages=[]) for c in DATED] if skip else []
+    else:
+        respond(404, "{}", keep_alive=True)(conn, request)
+        return
+    json_handler(payload)(conn, request)
+
+
 def reset_mid_body(conn: Connection, request: Request) -> None:
     """Send headers and part of the body, then abort with a TCP RST."""
     body = json.dumps(CONVERSATION).encode()
@@ -428,6 +475,7 @@ MODES: dict[str, Handler] = {
     "huge_body_chunked": huge_body_chunked,
     "gzip_bomb": gzip_bomb,
     "surrogates": surrogates,
+    "out_of_range_dates": out_of_range_dates,
     "reset_mid_body": reset_mid_body,
 }
 

@@ -86,6 +86,15 @@ def test_refuses_a_bad_base_url(tmp_path: Path, url: str) -> None:
         )
 
 
+@pytest.mark.parametrize(
+    "url",
+    ["reviews.example", "javascript:alert(1)", "https://", "https://x.example/#a"],
+)
+def test_refuses_a_bad_public_url(tmp_path: Path, url: str) -> None:
+    with pytest.raises(ConfigError, match="PUBLIC_URL"):
+        create_app({"TESTING": True, "SESSION_DIR": str(tmp_path), "PUBLIC_URL": url})
+
+
 def test_trusted_hosts_are_enforced(tmp_path: Path) -> None:
     app = create_app(
         {

@@ -11,7 +11,10 @@ cannot clobber the page; untrusted text stays text.
 
 from __future__ import annotations
 
+import csv
 import functools
+import io
+import json
 import re
 import signal
 import time
@@ -26,10 +29,12 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 import pytest
 from conftest import csrf_token, enter_token, make_app
 from flask.testing import FlaskClient
+from markdown_it import MarkdownIt
 
 from webapp.demo_api import hostile
 from webapp.demo_api.data import Dataset
 from webapp.demo_api.server import DemoServer
+from webapp.rendering import render_cache_info
 
 HOSTILE = "demo-hostile"
 SECRET_KEY = "test-secret-key-0123456789abcdef"  # make_app's
@@ -924,3 +929,103 @@ def test_the_checks_catch_injected_markup(site: Site, snippet: str) -> None:
     body = page.body.replace(marker, marker + snippet, 1)
     broken = Fetched(page.path, 200, body, page.headers, 0)
     assert page_problems(broken), snippet
+
+
+# -- Markdown exports: every field is text to a Markdown renderer ----------------
+
+
+def _fenced_text(text: str) -> str:
+    # What a CommonMark parser makes of a fenced body: line endings become
+    # "\n", NUL becomes U+FFFD, and the block ends with a newline.
+    body = text.replace("\r\n", "\n").replace("\r", "\n").replace("\0", "\ufffd")
+    return body + "\n" if body else ""
+
+
+def markdown_problems(markdown: str, record: dict[str, Any]) -> list[str]:
+    """Return what a raw-HTML-enabled CommonMark renderer would not show as text."""
+    # The dangerous renderer: the "commonmark" preset passes raw HTML through.
+    parser = MarkdownIt("commonmark")
+    assert parser.options["html"]
+    tokens = parser.parse(markdown)
+    problems: list[str] = []
+    headings: list[tuple[str, str]] = []
+    fences: list[str] = []
+    for index, token in enumerate(tokens):
+        if token.type == "heading_open":
+            children = tokens[index + 1].children or []
+            shown = "".join(c.content for c in children if c.type == "text")
+            headings.append((token.tag, shown))
+        if token.type == "fence":
+            fences.append(token.content)
+        for node in [token, *(token.children or [])]:
+            if node.type in {"html_block", "html_inline", "image"}:
+                problems.append(f"{node.type}: {node.content[:80]!r}")
+            if node.type == "link_open":
+                href = str(node.attrs.get("href", ""))
+                if not href.startswith("https://"):
+                    problems.append(f"link to {href[:80]!r}")
+    messages = record["messages"]
+    title = record["title"] or "Untitled conversation"
+    expected = [("h1", _md_source(title))] + [
+        ("h2", f"{n}. {_md_source(m['type'])} (message {_md_source(m['id'])})")
+        for n, m in enumerate(messages, start=1)
+    ]
+    if headings != expected:
+        problems.append(f"headings {headings[:4]!r} are not {expected[:4]!r}")
+    if fences != [_fenced_text(m["text"]) for m in messages]:
+        problems.append("a message body is not exactly one fenced block")
+    return problems
+
+
+def _md_source(text: str) -> str:
+    # A field in a heading shows as itself on one line: line breaks become
+    # spaces (the only change), and the parser trims the heading's ends.
+    return re.sub(r"\r\n|\r|\n", " ", text).replace("\0", "\ufffd").strip(" \t")
+
+
+def test_markdown_exports_show_every_field_as_text(
+    site: Site, conversations: list[dict[str, Any]]
+) -> None:
+    failures = []
+    for conv in conversations:
+        page = site.get(f"/conversations/{conv['id']}/export.md")
+        record = json.loads(site.get(f"/conversations/{conv['id']}/export.json").body)
+        assert page.status == 200, page.path
+        problems = markdown_problems(page.body, record["conversation"])
+        failures += [f"{conv['title'][:40]!r}: {p}" for p in problems]
+    assert not failures, "\n".join(failures[:60])
+
+
+def test_find_on_a_large_hostile_message_parses_its_markdown_once(
+    site: Site, conversations: list[dict[str, Any]]
+) -> None:
+    conv = conversation_titled(conversations, "50,000 brackets")
+    site.get(f"/conversations/{conv['id']}")
+    misses = render_cache_info().misses
+    for needle in ("[", "[[[", "x", "brackets", "%3Cscript%3E"):
+        page = site.get(f"/conversations/{conv['id']}?find={needle}")
+        assert_inert(page)
+    # Every find reused the HTML rendered for the first visit.
+    assert render_cache_info().misses == misses
+
+
+def test_out_of_range_dates_are_not_reported_anywhere(
+    site: Site, conversations: list[dict[str, Any]]
+) -> None:
+    dated = [c for c in conversations if c["title"].startswith("Out-of-range")]
+    assert len(dated) == len(hostile.OUT_OF_RANGE_DATES)
+    # JSON first: it computes everything without streaming a scan's progress.
+    insights = json.loads(site.get("/insights.json?days=90").body)
+    assert insights["totals"]["undated"] >= len(dated)
+    # (The insights page draws its own SVG charts, which assert_inert refuses.)
+    assert site.get("/insights?days=90").status == 200
+    assert_inert(site.get("/conversations?q=Out-of-range&sort=created"))
+    for conv in dated:
+        page = site.get(f"/conversations/{conv['id']}")
+        assert_inert(page)
+        record = json.loads(site.get(f"/conversations/{conv['id']}?format=json").body)
+        assert record["created"] is record["updated"] is None
+    listed = json.loads(site.get("/conversations/export.json").body)
+    assert len(listed["conversations"]) == listed["total"] == len(conversations)
+    rows = list(csv.DictReader(io.StringIO(site.get("/conversations/export.csv").body)))
+    assert len(rows) == len(conversations)

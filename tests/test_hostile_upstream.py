@@ -8,6 +8,9 @@ that serves the next page normally.
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -25,6 +28,7 @@ import requests
 from conftest import Page, enter_token, make_app, page
 from flask.testing import FlaskClient
 from hostile_server import (
+    DATED,
     Handler,
     HostileServer,
     can_bind,
@@ -393,6 +397,64 @@ def test_lone_surrogates_and_nan_render(
     assert "NaN" not in seen.text and "Infinity" not in seen.text
     if path == DETAIL:
         assert "broken \ufffd text" in seen.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/conversations",
+        "/conversations?q=dated",
+        "/conversations?sort=created",
+        "/conversations?from=2026-01-01",
+        "/conversations/d0",
+        "/conversations/d1?format=json",
+        "/conversations/d0/export.md",
+        "/conversations/d1/export.json",
+        "/conversations/d2/export.html",
+        "/insights",
+        "/insights?days=90",
+        "/insights.json",
+        "/insights/conversations.csv",
+        "/insights/heatmap.csv",
+    ],
+)
+def test_out_of_range_dates_are_not_reported(
+    tmp_path: Path, hostile: HostileServer, worker: ThreadPoolExecutor, path: str
+) -> None:
+    dashboard = signed_in(tmp_path, worker, hostile)
+    hostile.mode = "out_of_range_dates"
+
+    seen = dashboard.visit(path)
+
+    assert seen.status == 200, seen.text
+    body = seen.response.get_data(as_text=True)
+    assert "0001-01-01" not in body and "9999-12-31" not in body
+    if path == "/conversations/d0":
+        assert "unknown" in seen.text
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_list_exports_with_out_of_range_dates_are_complete(
+    tmp_path: Path, hostile: HostileServer, worker: ThreadPoolExecutor, fmt: str
+) -> None:
+    dashboard = signed_in(tmp_path, worker, hostile)
+    hostile.mode = "out_of_range_dates"
+
+    def download() -> tuple[int, str]:
+        # Read the stream on the worker: it runs in the request's context.
+        response = dashboard.client.get(f"/conversations/export.{fmt}")
+        return response.status_code, response.get_data(as_text=True)
+
+    status_code, body = worker.submit(download).result(timeout=HANG_LIMIT)
+
+    assert status_code == 200
+    if fmt == "csv":
+        rows = list(csv.DictReader(io.StringIO(body)))
+    else:
+        rows = json.loads(body)["conversations"]
+    assert sorted(row["id"] for row in rows) == sorted(c["id"] for c in DATED)
+    undated = [row for row in rows if row["id"] != "d9"]
+    assert all(not row["created"] and not row["updated"] for row in undated)
 
 
 # -- through a real WSGI server -----------------------------------------------------

@@ -7,16 +7,21 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from markupsafe import Markup
 
+from webapp import create_app
+from webapp.demo_api.hostile import FAMILIES, _ai_text
 from webapp.rendering import (
     MARKDOWN_MAX_CHARS,
+    RENDER_CACHE_BYTES,
     clear_render_cache,
     find_citation_markers,
     render_cache_info,
     render_markdown,
+    set_render_cache_bytes,
     visible_text,
 )
 
@@ -26,7 +31,7 @@ ALLOWED: dict[str, set[str]] = {
     tag: set()
     for tag in (
         "p br hr h1 h2 h3 h4 h5 h6 strong em del s code pre blockquote ul ol li "
-        "table thead tbody tr th td span"
+        "table thead tbody tr th td span mark"
     ).split()
 } | {
     "a": {"href", "title", "rel"},
@@ -422,12 +427,57 @@ def test_render_is_cached_per_input() -> None:
     assert render_cache_info().currsize == 3
 
 
-def test_render_cache_is_bounded() -> None:
-    maxsize = render_cache_info().maxsize
-    assert maxsize is not None
-    for n in range(maxsize + 10):
-        render_markdown(str(n), anchor_prefix="", citation_count=0)
-    assert render_cache_info().currsize == maxsize
+def test_render_cache_is_bounded_by_bytes() -> None:
+    limit = 1024 * 1024
+    set_render_cache_bytes(limit)
+    try:
+        for n in range(60):
+            # About 60 KB of text each: 60 of them are 3.6 MB plus their HTML.
+            render_markdown(
+                f"{n} " + "word " * 12_000, anchor_prefix="", citation_count=0
+            )
+            info = render_cache_info()
+            assert 0 < info.bytes <= info.max_bytes == limit
+        assert render_cache_info().currsize < 60
+        # The newest entry is kept, the oldest was dropped.
+        before = render_cache_info().hits
+        render_markdown("59 " + "word " * 12_000, anchor_prefix="", citation_count=0)
+        assert render_cache_info().hits == before + 1
+    finally:
+        set_render_cache_bytes(RENDER_CACHE_BYTES)
+
+
+def test_an_entry_larger_than_the_bound_is_not_kept() -> None:
+    set_render_cache_bytes(10_000)
+    try:
+        render_markdown("x" * 20_000, anchor_prefix="", citation_count=0)
+        assert render_cache_info().currsize == render_cache_info().bytes == 0
+    finally:
+        set_render_cache_bytes(RENDER_CACHE_BYTES)
+
+
+def test_the_render_cache_bound_is_a_setting(tmp_path: Path) -> None:
+    create_app(
+        {"TESTING": True, "SESSION_DIR": str(tmp_path), "RENDER_CACHE_BYTES": 12345}
+    )
+    try:
+        assert render_cache_info().max_bytes == 12345
+    finally:
+        set_render_cache_bytes(RENDER_CACHE_BYTES)
+
+
+def test_find_reuses_the_rendered_markdown() -> None:
+    # A large hostile message: parsing it is the expensive part.
+    text = "\n\n".join(_ai_text(p) for p in FAMILIES["script"] * 4)
+    assert 20_000 < len(text) < MARKDOWN_MAX_CHARS
+    plain = render_markdown(text, anchor_prefix="f-", citation_count=1)
+    for needle in ("alert", "script", "cookie", "evil", "nothing like it"):
+        html = render_markdown(text, anchor_prefix="f-", citation_count=1, find=needle)
+        marked = assert_sanitized(str(html)).find_all("mark")
+        assert marked == [] if needle == "nothing like it" else marked
+        assert all(m.text.casefold() == needle for m in marked)
+    assert render_cache_info().misses == 1
+    assert render_markdown(text, anchor_prefix="f-", citation_count=1) == plain
 
 
 def render_with_deadline(text: str, seconds: float = 10.0) -> str:

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from conftest import ALICE, Browser, Page, make_app, signed_in_reviewer
+from conftest import ALICE, Browser, Page, enter_token, make_app, signed_in_reviewer
 from test_end_to_end import conversation_links
 
 from webapp.demo_api.server import DemoServer
@@ -202,7 +202,8 @@ def test_conversation_exports_carry_a_verifiable_evidence_header(
     assert evidence["conversationId"] == cid
     assert evidence["userId"] == source["userID"]
     assert evidence["messageCount"] == len(source["messages"])
-    assert evidence["url"] == f"{reviewer.base}/conversations/{cid}"
+    # No PUBLIC_URL and nothing vouches for the Host: the path alone.
+    assert evidence["url"] == f"/conversations/{cid}"
     assert evidence["exportedAt"].endswith("+00:00")
     assert [m["text"] for m in conversation["messages"]] == [
         m["text"] for m in source["messages"]
@@ -371,3 +372,62 @@ def test_a_scan_cut_at_the_limit_is_final_not_rescanned(
         follow_scan(reviewer, "/conversations?q=a&page=2")
         reviewer.get("/conversations/export.csv?q=a")
         assert counting.count("GetConversations") == scans, "never rescanned"
+
+
+FORGED = {"Host": "evil.example", "X-Forwarded-Host": "evil.example"}
+
+
+@pytest.mark.parametrize(
+    ("settings", "headers", "expected"),
+    [
+        # Configured: the request's host does not matter, forged or not.
+        (
+            {"PUBLIC_URL": "https://reviews.example/audit/"},
+            FORGED,
+            "https://reviews.example/audit/conversations/{cid}",
+        ),
+        (
+            {"PUBLIC_URL": "https://reviews.example", "TRUSTED_PROXIES": 1},
+            {**FORGED, "X-Forwarded-Proto": "http"},
+            "https://reviews.example/conversations/{cid}",
+        ),
+        # Not configured, nothing vouches for the Host: the path alone.
+        ({}, FORGED, "/conversations/{cid}"),
+        # A trusted proxy names the host (a direct forged Host is replaced).
+        (
+            {"TRUSTED_PROXIES": 1},
+            {"Host": "evil.example", "X-Forwarded-Host": "reviews.example"},
+            "http://reviews.example/conversations/{cid}",
+        ),
+        # TRUSTED_HOSTS checked the Host.
+        (
+            {"TRUSTED_HOSTS": ["localhost", "reviews.example"]},
+            {"Host": "reviews.example"},
+            "http://reviews.example/conversations/{cid}",
+        ),
+    ],
+)
+def test_export_url_never_comes_from_a_forged_host(
+    tmp_path: Path,
+    demo_api: DemoServer,
+    settings: dict[str, Any],
+    headers: dict[str, str],
+    expected: str,
+) -> None:
+    app = make_app(tmp_path, AIRISK_BASE_URL=demo_api.url, **settings)
+    client = app.test_client()
+    enter_token(client, ALICE)
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    for domain in ("evil.example", "reviews.example"):
+        # The browser that sends these Host headers has the session cookie.
+        client.set_cookie("session", cookie.value, domain=domain)
+    listing = client.get("/conversations?format=json").get_json()
+    cid = listing["conversations"][0]["id"]
+    url = expected.format(cid=cid)
+    exported = client.get(f"/conversations/{cid}/export.json", headers=headers)
+    assert exported.get_json()["evidence"]["url"] == url
+    markdown = client.get(f"/conversations/{cid}/export.md", headers=headers)
+    assert f"- Dashboard URL: `{url}`" in markdown.get_data(as_text=True)
+    printable = client.get(f"/conversations/{cid}/export.html", headers=headers)
+    assert "evil.example" not in printable.get_data(as_text=True)

@@ -42,6 +42,8 @@ class Defaults:
     AIRISK_SCAN_MAX: int = 100_000
     #: Rendered list rows kept per process for lists seen again (0: none).
     LIST_ROW_CACHE: int = 4096
+    #: Bytes of rendered Markdown kept per process for messages seen again.
+    RENDER_CACHE_BYTES: int = 32 * 1024 * 1024
 
     #: Signs cookies and derives the key that encrypts tokens at rest.
     SECRET_KEY: str | None = None
@@ -75,6 +77,8 @@ class Defaults:
     LOG_LEVEL: str = "INFO"
     #: Comma-separated host names the dashboard answers to (empty: any).
     TRUSTED_HOSTS: list[str] | None = None
+    #: The dashboard's address as reviewers open it (exports' evidence URL).
+    PUBLIC_URL: str | None = None
 
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -141,6 +145,16 @@ def validate(config: Mapping[str, Any], *, allow_generated_secret: bool) -> None
         )
     if base.query or base.fragment:
         raise ConfigError("AIRISK_BASE_URL must not carry a query or fragment.")
+    public = config.get("PUBLIC_URL")
+    if public:
+        parts = urlsplit(str(public))
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ConfigError(
+                "PUBLIC_URL must be the dashboard's absolute http(s) address, "
+                "such as https://reviews.example.com"
+            )
+        if parts.query or parts.fragment:
+            raise ConfigError("PUBLIC_URL must not carry a query or fragment.")
     if config["LOG_FORMAT"] not in {"text", "json"}:
         raise ConfigError('LOG_FORMAT must be "text" or "json".')
     if config["LOG_LEVEL"] not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -189,6 +203,7 @@ def validate(config: Mapping[str, Any], *, allow_generated_secret: bool) -> None
         "AIRISK_CACHE_TTL",
         "AIRISK_SCAN_TTL",
         "LIST_ROW_CACHE",
+        "RENDER_CACHE_BYTES",
     ):
         if config[name] < 0:
             raise ConfigError(f"{name} must not be negative.")

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 from flask import (
     Blueprint,
     Response,
+    current_app,
     g,
     jsonify,
     redirect,
@@ -401,7 +402,8 @@ def detail(cid: str) -> Any:
     )
     ids = [m.id for m in messages]
     number = request.args.get("n", "")
-    if number.isdigit() and ids:
+    # isascii: "³" and other Unicode digits pass isdigit() but not int().
+    if number.isascii() and number.isdigit() and ids:
         # "Go to message N": redirect to that message's permalink.
         target = ids[min(max(int(number), 1), len(ids)) - 1]
         # The id is upstream data: encode it, a newline would break the header.
@@ -444,10 +446,30 @@ def detail(cid: str) -> Any:
         previous=previous,
         next=nxt,
         from_args=from_args,
-        list_args=dict(parse_qsl(from_args)),
+        # Normalised, never the raw pairs: a key such as "endpoint" or
+        # "_external" inside from= would reach url_for as its own argument.
+        list_args=ListQuery.from_args(dict(parse_qsl(from_args))).args(),
         fetched_at=conversation.fetched_at,
         here=_here,
     )
+
+
+def _evidence_url(cid: str) -> str:
+    """Return the conversation's address for an evidence header.
+
+    The Host header (and X-Forwarded-Host) is whatever the client sent, so
+    it is used only when something vouched for it: a trusted proxy set it,
+    or TRUSTED_HOSTS checked it. PUBLIC_URL, when set, wins; with none of
+    them the export names the path alone rather than a forged host.
+    """
+    path = url_for("conversations.detail", cid=cid)
+    config = current_app.config
+    if config["PUBLIC_URL"]:
+        # PUBLIC_URL includes any prefix the dashboard is mounted under.
+        return str(config["PUBLIC_URL"]).rstrip("/") + path[len(request.script_root) :]
+    if config["TRUSTED_PROXIES"] or config["TRUSTED_HOSTS"]:
+        return url_for("conversations.detail", cid=cid, _external=True)
+    return path
 
 
 @bp.get("/conversations/<cid>/export.<any(md, json, html):fmt>")
@@ -459,8 +481,7 @@ def export(cid: str, fmt: str) -> Any:
     )
     names = agent_names()
     record = exports.conversation_record(conversation, names)
-    url = url_for("conversations.detail", cid=cid, _external=True)
-    evidence = exports.Evidence.of(record, url)
+    evidence = exports.Evidence.of(record, _evidence_url(cid))
     filename = f"conversation-{cid}.{fmt}"
     if fmt == "html":
         return render_template(

@@ -13,6 +13,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -164,31 +165,71 @@ def export_json(record: dict[str, Any], evidence: Evidence) -> str:
     )
 
 
-def _md_escape_line(text: str) -> str:
-    return text.replace("\r", "").replace("\n", " ")
+# Every ASCII punctuation character can be backslash-escaped in CommonMark,
+# and escaping all of them leaves no markup: no HTML, link, image, entity,
+# emphasis, heading or table syntax survives in a field.
+_MD_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+_MD_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def md_text(text: str) -> str:
+    """Return ``text`` as Markdown that renders as exactly this text, on one line."""
+    # A line break in a field could start a heading or a list of its own.
+    return _MD_PUNCTUATION.sub(r"\\\1", _MD_LINE_BREAK.sub(" ", text))
+
+
+def md_code(text: str) -> str:
+    """Return ``text`` as a Markdown code span that no backtick inside can close."""
+    text = _MD_LINE_BREAK.sub(" ", text)
+    if not text.strip():
+        return md_text(text) or "(none)"
+    fence = "`" * (_longest_backtick_run(text) + 1)
+    # A space pads a span that starts or ends with a backtick (or with spaces
+    # on both ends, which the renderer would trim).
+    pad = " " if text[0] in "` " or text[-1] in "` " else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _md_link(url: str) -> str:
+    # Only a plain https URL becomes a link; anything else is shown as text.
+    if url.startswith("https://") and not any(
+        ch.isspace() or ord(ch) < 32 or ch in "<>\\`" for ch in url
+    ):
+        return f"<{url}>"
+    return md_text(url)
 
 
 def export_markdown(record: dict[str, Any], evidence: Evidence) -> str:
-    """Return the Markdown export: an evidence table, then every message."""
-    out = [f"# {_md_escape_line(record['title'] or 'Untitled conversation')}", ""]
-    out += ["| Evidence | |", "|---|---|"]
-    out += [f"| {label} | `{value}` |" for label, value in evidence.lines()]
+    """Return the Markdown export: the evidence list, then every message.
+
+    Every field is escaped or fenced, so a Markdown renderer (even one that
+    passes raw HTML) shows each one as text and the only headings are ours.
+    """
+    out = [f"# {md_text(record['title'] or 'Untitled conversation')}", ""]
+    out += ["Evidence:", ""]
+    out += [f"- {label}: {md_code(value)}" for label, value in evidence.lines()]
     out += ["", "Recompute the hash: see docs/exports.md in the dashboard.", ""]
     for number, message in enumerate(record["messages"], start=1):
-        out.append(f"## {number}. {message['type']} (message {message['id']})")
+        out.append(
+            f"## {number}. {md_text(message['type'])} "
+            f"(message {md_text(message['id'])})"
+        )
         out.append("")
         if message["feedback"]:
-            out += [f"_Feedback: {message['feedback']}_", ""]
+            out += [f"Feedback: {md_text(message['feedback'])}", ""]
         # Message text is quoted verbatim in a fence long enough that no
         # backtick run inside it can close it.
         fence = "`" * max(3, _longest_backtick_run(message["text"]) + 1)
-        out += [f"{fence}text", message["text"], fence, ""]
+        body = [message["text"]] if message["text"] else []
+        out += [f"{fence}text", *body, fence, ""]
         if message["fileName"] or message["fileUrl"]:
-            out += [f"Attachment: `{message['fileName'] or message['fileUrl']}`", ""]
+            attachment = message["fileName"] or message["fileUrl"]
+            out += [f"Attachment: {md_code(attachment)}", ""]
         for index, citation in enumerate(message["citations"], start=1):
-            out.append(f"{index}. Source: {citation['title'] or citation['filepath']}")
+            source = citation["title"] or citation["filepath"]
+            out.append(f"{index}. Source: {md_text(source)}")
             if citation["url"]:
-                out.append(f"   <{citation['url']}>")
+                out.append(f"   {_md_link(citation['url'])}")
         if message["citations"]:
             out.append("")
     return "\n".join(out)

@@ -42,10 +42,10 @@ def _query() -> InsightsQuery:
 
 
 def _here() -> str:
-    """Return this URL without ``refresh`` and ``format``."""
-    args: dict[str, Any] = {
-        k: v for k, v in request.args.items() if k not in {"refresh", "format"}
-    }
+    """Return this page's URL with its normalised state (no refresh or format)."""
+    # Never the raw query: a key such as "endpoint" or "_scheme" would reach
+    # url_for as its own keyword argument.
+    args: dict[str, Any] = _query().args()
     return url_for("insights.index", **args)
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import MAXYEAR, MINYEAR, UTC, date, datetime, time, timedelta
 from typing import Any
 
 from .airisk import ConversationSummary, valid_id
@@ -45,11 +45,17 @@ def _number(value: str | None) -> float | None:
     return number if number is not None and 0 <= number < 1e15 else None
 
 
-def _date(value: str | None) -> date | None:
+def query_date(value: str | None) -> date | None:
+    """Return the date of a query value, or None if it is not a usable one.
+
+    Years 1 and 9999 are refused like junk: a filter that far out means "no
+    bound" anyway, and the day before or after it does not exist.
+    """
     try:
-        return date.fromisoformat(value) if value else None
+        day = date.fromisoformat(value) if value else None
     except ValueError:
         return None
+    return day if day and MINYEAR < day.year < MAXYEAR else None
 
 
 def _flag(value: str | None) -> bool:
@@ -83,7 +89,7 @@ class ListQuery:
         agent = (args.get("agent") or "").strip()
         size = _int(args.get("size"), PAGE_SIZES[0])
         sort = args.get("sort") or "updated"
-        start, end = _date(args.get("from")), _date(args.get("to"))
+        start, end = query_date(args.get("from")), query_date(args.get("to"))
         if start and end and start > end:
             start, end = end, start
         return cls(

@@ -2,15 +2,21 @@
 
 Pipeline: make control characters visible, parse Markdown with raw HTML off,
 rewrite tokens (citations, headings, images), render, sanitize with an nh3
-allowlist, then mark safe. Nothing touches the HTML after the sanitizer.
+allowlist, then mark safe. Nothing touches the HTML after the sanitizer: a
+``find`` highlight is added to the cached sanitized HTML, which is then
+sanitized again. The cache is bounded by bytes (``RENDER_CACHE_BYTES``).
 """
 
 from __future__ import annotations
 
-import functools
 import re
+import sys
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from html import unescape
+from typing import NamedTuple
 
 import nh3
 from markdown_it import MarkdownIt
@@ -20,17 +26,21 @@ from markupsafe import Markup, escape
 
 __all__ = [
     "MARKDOWN_MAX_CHARS",
+    "RENDER_CACHE_BYTES",
+    "RenderCacheInfo",
     "clear_render_cache",
     "find_citation_markers",
     "render_cache_info",
     "render_markdown",
+    "set_render_cache_bytes",
     "visible_text",
 ]
 
 # Above this size the text is shown escaped in <pre>: parsing is linear but
 # slow per character on bomb inputs, so the cap bounds the worst case.
 MARKDOWN_MAX_CHARS = 100_000
-RENDER_CACHE_SIZE = 4096
+#: Default bound of the rendered-Markdown cache (RENDER_CACHE_BYTES), per process.
+RENDER_CACHE_BYTES = 32 * 1024 * 1024
 
 _ANCHOR_PREFIX_RE = re.compile(r"[A-Za-z0-9_-]*")
 # OpenAI-assistant citation markers such as 【4:0†source】. No newline: a
@@ -180,33 +190,7 @@ class _Citations:
         return out
 
 
-def _mark(token: Token, needle: str) -> list[Token]:
-    """Split a text token so each case-insensitive match of ``needle`` is marked."""
-    text = token.content
-    folded, target = text.casefold(), needle.casefold()
-    if not target or len(folded) != len(text) or target not in folded:
-        # (casefold can change the length, e.g. "ß": then offsets would lie.)
-        return [token]
-    out: list[Token] = []
-    pos = 0
-    while (start := folded.find(target, pos)) != -1:
-        end = start + len(target)
-        if start > pos:
-            out.append(Token("text", "", 0, content=text[pos:start]))
-        out += [
-            Token("mark_open", "mark", 1),
-            Token("text", "", 0, content=text[start:end]),
-            Token("mark_close", "mark", -1),
-        ]
-        pos = end
-    if pos < len(text):
-        out.append(Token("text", "", 0, content=text[pos:]))
-    return out
-
-
-def _rewrite_inline(
-    children: list[Token], citations: _Citations, needle: str = ""
-) -> list[Token]:
+def _rewrite_inline(children: list[Token], citations: _Citations) -> list[Token]:
     out: list[Token] = []
     link_depth = 0
     for child in children:
@@ -222,12 +206,6 @@ def _rewrite_inline(
             out.extend(citations.split(token, link_depth > 0))
         else:
             out.append(token)
-    if needle:
-        out = [
-            piece
-            for t in out
-            for piece in (_mark(t, needle) if t.type == "text" else [t])
-        ]
     return out
 
 
@@ -237,9 +215,7 @@ def _rewrite_tokens(state: StateCore) -> None:
             # Message headings must not compete with the page outline.
             token.tag = _HEADING_SHIFT.get(token.tag, "h6")
         elif token.type == "inline" and token.children:
-            token.children = _rewrite_inline(
-                token.children, state.env["airisk"], state.env.get("find", "")
-            )
+            token.children = _rewrite_inline(token.children, state.env["airisk"])
 
 
 def _build_markdown() -> MarkdownIt:
@@ -302,15 +278,136 @@ _PLAIN_CLEANER = nh3.Cleaner(
 )
 
 
-@functools.lru_cache(maxsize=RENDER_CACHE_SIZE)
-def _render_cached(
-    text: str, anchor_prefix: str, citation_count: int, find: str
-) -> Markup:
-    text = visible_text(text)
-    numbers = {marker: k for k, marker in enumerate(find_citation_markers(text), 1)}
-    env = {"airisk": _Citations(numbers, anchor_prefix, citation_count), "find": find}
-    html = _MARKDOWN.render(text, env)
-    return Markup(_CLEANER.clean(html))
+class _RenderCache:
+    """Rendered HTML by (text, anchor prefix, citation count), bounded by bytes.
+
+    Entries differ in size by four orders of magnitude (a one-word reply, a
+    100,000-character report), so a bound on entries bounds nothing: this
+    one counts the bytes of each text and its HTML and drops the least
+    recently used entries past the bound. Shared by a worker's threads.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = self.hits = self.misses = 0
+        self._entries: OrderedDict[tuple[str, str, int], tuple[Markup, int]] = (
+            OrderedDict()
+        )
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str, int]) -> Markup | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                self.misses += 1
+                return None
+            self.hits += 1
+            self._entries.move_to_end(key)
+            return entry[0]
+
+    def put(self, key: tuple[str, str, int], html: Markup) -> None:
+        size = sys.getsizeof(key[0]) + sys.getsizeof(html) + _ENTRY_OVERHEAD
+        with self._lock:
+            if size > self.max_bytes or key in self._entries:
+                return
+            self._entries[key] = (html, size)
+            self.bytes += size
+            while self.bytes > self.max_bytes:
+                _, (_, dropped) = self._entries.popitem(last=False)
+                self.bytes -= dropped
+
+    def resize(self, max_bytes: int) -> None:
+        with self._lock:
+            self.max_bytes = max_bytes
+            while self._entries and self.bytes > max_bytes:
+                _, (_, dropped) = self._entries.popitem(last=False)
+                self.bytes -= dropped
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self.bytes = self.hits = self.misses = 0
+
+    def info(self) -> RenderCacheInfo:
+        with self._lock:
+            return RenderCacheInfo(
+                self.hits, self.misses, len(self._entries), self.bytes, self.max_bytes
+            )
+
+
+class RenderCacheInfo(NamedTuple):
+    """Hits, misses, entries and bytes of the rendered-Markdown cache."""
+
+    hits: int
+    misses: int
+    currsize: int
+    bytes: int
+    max_bytes: int
+
+
+# Key tuple, dict slot and the two sizes: about this much beside the strings.
+_ENTRY_OVERHEAD = 200
+_CACHE = _RenderCache(RENDER_CACHE_BYTES)
+
+
+def _render(text: str, anchor_prefix: str, citation_count: int) -> Markup:
+    key = (text, anchor_prefix, citation_count)
+    html = _CACHE.get(key)
+    if html is None:
+        text = visible_text(text)
+        numbers = {m: k for k, m in enumerate(find_citation_markers(text), 1)}
+        env = {"airisk": _Citations(numbers, anchor_prefix, citation_count)}
+        html = Markup(_CLEANER.clean(_MARKDOWN.render(text, env)))
+        _CACHE.put(key, html)
+    return html
+
+
+# A tag of the sanitizer's output: it writes every attribute value in double
+# quotes with '"' escaped, but may leave '>' raw inside one.
+_TAG_RE = re.compile(r'<[^>"]*(?:"[^"]*"[^>"]*)*>')
+_TAG_NAME_RE = re.compile(r"</?([a-z0-9]+)")
+
+
+def _highlight(html: str, needle: str) -> Markup:
+    """Wrap each case-insensitive match of ``needle`` in the text of ``html``.
+
+    Works on the sanitized HTML's text between tags (not inside code, which
+    shows the text verbatim), so a new ``find`` costs one pass over cached
+    HTML instead of a Markdown parse. The result is sanitized again, so
+    nothing reaches the page that the sanitizer did not see last.
+    """
+    target = needle.casefold()
+    out: list[str] = []
+    in_code = 0
+    pos = 0
+    for match in _TAG_RE.finditer(html):
+        out.append(_mark_text(html[pos : match.start()], target, in_code > 0))
+        tag = match.group()
+        name = _TAG_NAME_RE.match(tag)
+        if name and name.group(1) == "code":
+            in_code += -1 if tag.startswith("</") else 1
+        out.append(tag)
+        pos = match.end()
+    out.append(_mark_text(html[pos:], target, in_code > 0))
+    return Markup(_CLEANER.clean("".join(out)))
+
+
+def _mark_text(segment: str, target: str, in_code: bool) -> str:
+    if in_code or not segment:
+        return segment
+    text = unescape(segment)
+    folded = text.casefold()
+    if len(folded) != len(text) or target not in folded:
+        # (casefold can change the length, e.g. "ß": then offsets would lie.)
+        return segment
+    out: list[str] = []
+    pos = 0
+    while (start := folded.find(target, pos)) != -1:
+        end = start + len(target)
+        out += [escape(text[pos:start]), "<mark>", escape(text[start:end]), "</mark>"]
+        pos = end
+    out.append(escape(text[pos:]))
+    return "".join(out)
 
 
 def _render_plain(text: str) -> Markup:
@@ -334,14 +431,20 @@ def render_markdown(
         # Not cached: cheap to redo, and caching megabyte keys would let a few
         # huge messages hold most of the cache's memory.
         return _render_plain(text)
-    return _render_cached(text, anchor_prefix, citation_count, find)
+    rendered = _render(text, anchor_prefix, citation_count)
+    return _highlight(rendered, find) if find else rendered
+
+
+def set_render_cache_bytes(max_bytes: int) -> None:
+    """Bound the rendered-Markdown cache to ``max_bytes`` (0: keep nothing)."""
+    _CACHE.resize(max_bytes)
 
 
 def clear_render_cache() -> None:
     """Empty the rendered-Markdown cache."""
-    _render_cached.cache_clear()
+    _CACHE.clear()
 
 
-def render_cache_info() -> functools._CacheInfo:
-    """Return hit/miss/size statistics for the rendered-Markdown cache."""
-    return _render_cached.cache_info()
+def render_cache_info() -> RenderCacheInfo:
+    """Return hits, misses, entries and bytes of the rendered-Markdown cache."""
+    return _CACHE.info()

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 from .airisk import ConversationSummary, valid_id
+from .listing import query_date
 
 #: The period presets, in days (``?days=``); the default is 30.
 PRESETS = (7, 30, 90)
@@ -31,13 +32,6 @@ MESSAGES_UNKNOWN = "not known from summaries"
 COST_DIGITS = 6
 
 K = TypeVar("K", str, int, date)
-
-
-def _date(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
 
 
 @dataclass(frozen=True)
@@ -57,10 +51,12 @@ class Period:
     @classmethod
     def from_args(cls, args: Mapping[str, str], today: date) -> Period:
         """Read ``days`` or ``from``/``to``; bad values fall back to the default."""
-        start, end = _date(args.get("from")), _date(args.get("to"))
+        start, end = query_date(args.get("from")), query_date(args.get("to"))
         if start is None and end is None:
             days = args.get("days", "")
-            preset = int(days) if days.isdigit() and int(days) in PRESETS else None
+            # isascii: "³" passes isdigit() but int() refuses it.
+            number = int(days) if days.isascii() and days.isdigit() else None
+            preset = number if number in PRESETS else None
             return cls.last(preset or DEFAULT_DAYS, today)
         if end is None:
             # "From" alone runs to today (or is one day, if in the future).

@@ -15,7 +15,7 @@ from markupsafe import Markup, escape
 from .airisk import ConversationSummary, Message
 from .auth import AgentNames, token_hint
 from .preferences import current_theme
-from .rendering import render_markdown, visible_text
+from .rendering import render_markdown, set_render_cache_bytes, visible_text
 
 
 def reltime(value: datetime | None, now: datetime | None = None) -> str:
@@ -178,4 +178,6 @@ def init_app(app: Flask) -> None:
     # About half a KiB of HTML per row kept.
     app.add_template_global(ListRows(app, app.config["LIST_ROW_CACHE"]), "list_rows")
     app.add_template_global(token_hint)
+    # The cache is the process's (every app in it renders the same way).
+    set_render_cache_bytes(app.config["RENDER_CACHE_BYTES"])
     app.context_processor(lambda: {"theme": current_theme()})

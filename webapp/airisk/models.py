@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import MAXYEAR, MINYEAR, UTC, datetime
 from typing import Any
 
 from .errors import BadResponse
@@ -156,10 +156,16 @@ def _datetime(value: Any) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
+        # AIRisk dates usually carry no zone; they are UTC on the server.
+        parsed = parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        # 0001-01-01T00:00:00+05:00 parses but has no UTC time in range.
         return None
-    # AIRisk dates usually carry no zone; they are UTC on the server.
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if parsed.year in (MINYEAR, MAXYEAR):
+        # .NET's DateTime.MinValue/MaxValue mean "not set"; and a day's or a
+        # week's arithmetic on them would leave the range anyway.
+        return None
+    return parsed
 
 
 def _list(value: Any) -> list[Any]:

@@ -8,7 +8,8 @@ dashboard page built from them must stay inert; the end-to-end tests prove it.
 Conversation and message ids stay valid GUIDs (a client rightly 404s anything
 else), except in one conversation whose *message* ids are payloads as well, to
 test anchors and permalinks. Every string is a constant or built from one, and
-ids and dates come from the caller's seeded generator, so the data is
+ids and dates come from the caller's seeded generator (but for two conversations
+whose dates are out of range on purpose), so the data is
 deterministic. Lone surrogates are stored as Python strings; the demo API's
 encoder writes them as ``\\ud800`` escapes.
 """
@@ -237,6 +238,13 @@ URLS: tuple[str, ...] = (
     "https://evil.example/{{ config }}",
 )
 
+#: Dates a .NET AIRisk can send that have no UTC time Python can hold (or
+#: only just): (createdDate, lastUpdated) of one conversation each.
+OUT_OF_RANGE_DATES: tuple[tuple[str, str], ...] = (
+    ("0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"),
+    ("9999-12-31T23:59:59.9999999Z", "0001-01-01T00:00:00"),
+)
+
 #: (name, description) of agents only the hostile user's ListAgents adds.
 AGENTS: tuple[tuple[str, str | None], ...] = (
     ("<script>alert('agent')</script>", "<img src=x onerror=alert('description')>"),
@@ -408,6 +416,12 @@ def build(
     chats.append(
         ('Hostile message ids: "><img src=x onerror=alert(1)>', "ids", (), anchors)
     )
+    dated: dict[int, tuple[str, str]] = {}
+    for first, last in OUT_OF_RANGE_DATES:
+        dated[len(chats)] = (first, last)
+        text = f"Created {first}, last updated {last}"
+        pair = [message(rng, "User", text), message(rng, "AI", text)]
+        chats.append((f"Out-of-range dates: {last}", first, ("hostile:dates",), pair))
 
     conversations: list[tuple[datetime, Json]] = []
     for index, (title, user_id, tags, messages) in enumerate(chats):
@@ -424,6 +438,8 @@ def build(
         )
         conv["userID"] = user_id
         conv["metaData"] = list(tags)
+        if index in dated:
+            conv["createdDate"], conv["lastUpdated"] = dated[index]
         conversations.append((updated, conv))
     conversations.sort(key=lambda pair: pair[0], reverse=True)
     return HostileUser(
