@@ -6,6 +6,7 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -478,6 +479,20 @@ def test_find_reuses_the_rendered_markdown() -> None:
         assert all(m.text.casefold() == needle for m in marked)
     assert render_cache_info().misses == 1
     assert render_markdown(text, anchor_prefix="f-", citation_count=1) == plain
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_find_only_adds_marks_to_sanitized_html(family: str) -> None:
+    text = "\n\n".join(_ai_text(p) for p in FAMILIES[family])
+    plain = str(render_markdown(text, anchor_prefix="f-", citation_count=1))
+    for needle in ("a", "script", "<", "&", "quot", "amp", "lt", '"', "href", "】"):
+        html = str(
+            render_markdown(text, anchor_prefix="f-", citation_count=1, find=needle)
+        )
+        assert_sanitized(html)
+        # Take the marks away: the same HTML, up to how text is escaped.
+        bare = html.replace("<mark>", "").replace("</mark>", "")
+        assert unescape(bare) == unescape(plain), needle
 
 
 def render_with_deadline(text: str, seconds: float = 10.0) -> str:

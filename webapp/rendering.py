@@ -2,9 +2,9 @@
 
 Pipeline: make control characters visible, parse Markdown with raw HTML off,
 rewrite tokens (citations, headings, images), render, sanitize with an nh3
-allowlist, then mark safe. Nothing touches the HTML after the sanitizer: a
-``find`` highlight is added to the cached sanitized HTML, which is then
-sanitized again. The cache is bounded by bytes (``RENDER_CACHE_BYTES``).
+allowlist, then mark safe. Nothing but a ``find`` highlight touches the HTML
+after the sanitizer, and it only puts ``<mark>`` around escaped text between
+the sanitized tags. The cache is bounded by bytes (``RENDER_CACHE_BYTES``).
 """
 
 from __future__ import annotations
@@ -363,43 +363,47 @@ def _render(text: str, anchor_prefix: str, citation_count: int) -> Markup:
 
 
 # A tag of the sanitizer's output: it writes every attribute value in double
-# quotes with '"' escaped, but may leave '>' raw inside one.
-_TAG_RE = re.compile(r'<[^>"]*(?:"[^"]*"[^>"]*)*>')
-_TAG_NAME_RE = re.compile(r"</?([a-z0-9]+)")
+# quotes with '"' escaped, but may leave '>' raw inside one. Split on it, the
+# text is at even indices and the tags at odd ones.
+_TAG_SPLIT_RE = re.compile(r'(<[^>"]*(?:"[^"]*"[^>"]*)*>)')
 
 
-def _highlight(html: str, needle: str) -> Markup:
+def _highlight(html: Markup, needle: str) -> Markup:
     """Wrap each case-insensitive match of ``needle`` in the text of ``html``.
 
     Works on the sanitized HTML's text between tags (not inside code, which
     shows the text verbatim), so a new ``find`` costs one pass over cached
-    HTML instead of a Markdown parse. The result is sanitized again, so
-    nothing reaches the page that the sanitizer did not see last.
+    HTML instead of a Markdown parse. Tags are kept as they are; only text
+    with a match is unescaped, split and escaped again around ``<mark>``, so
+    the result is what the sanitizer would let through (a test checks that
+    sanitizing it again changes nothing).
     """
     target = needle.casefold()
-    out: list[str] = []
-    in_code = 0
-    pos = 0
-    for match in _TAG_RE.finditer(html):
-        out.append(_mark_text(html[pos : match.start()], target, in_code > 0))
-        tag = match.group()
-        name = _TAG_NAME_RE.match(tag)
-        if name and name.group(1) == "code":
-            in_code += -1 if tag.startswith("</") else 1
-        out.append(tag)
-        pos = match.end()
-    out.append(_mark_text(html[pos:], target, in_code > 0))
-    return Markup(_CLEANER.clean("".join(out)))
+    parts = _TAG_SPLIT_RE.split(html)
+    in_code = changed = False
+    for index in range(0, len(parts), 2):
+        if index:
+            tag = parts[index - 1]
+            if tag.startswith(("<code>", "<code ")):
+                in_code = True
+            elif tag == "</code>":
+                in_code = False
+        if in_code or not parts[index]:
+            continue
+        marked = _mark_text(parts[index], target)
+        if marked is not None:
+            parts[index] = marked
+            changed = True
+    return Markup("".join(parts)) if changed else html
 
 
-def _mark_text(segment: str, target: str, in_code: bool) -> str:
-    if in_code or not segment:
-        return segment
-    text = unescape(segment)
+def _mark_text(segment: str, target: str) -> str | None:
+    """Return escaped ``segment`` with ``<mark>`` around matches, or None."""
+    text = unescape(segment) if "&" in segment else segment
     folded = text.casefold()
     if len(folded) != len(text) or target not in folded:
         # (casefold can change the length, e.g. "ß": then offsets would lie.)
-        return segment
+        return None
     out: list[str] = []
     pos = 0
     while (start := folded.find(target, pos)) != -1:
