@@ -154,6 +154,8 @@ def assert_problem(response: Any, status: int) -> dict[str, Any]:
         {"Authorization": "Bearer "},
         {"Authorization": "Bearer not-a-token"},
         {"Authorization": "Bearer demo-expired"},
+        # "³" passes str.isdigit() but not int().
+        {"Authorization": "Bearer demo-alice@\u00b3"},
     ],
 )
 @pytest.mark.parametrize(

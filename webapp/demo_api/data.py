@@ -95,7 +95,8 @@ class Dataset:
         """
         base, _, until = token.partition("@")
         if until:
-            if not until.isdigit() or time.time() >= int(until):
+            # isascii: "³" passes isdigit() but int() refuses it.
+            if not (until.isascii() and until.isdigit()) or time.time() >= int(until):
                 return None
             token = base
         return self.grants.get(token)
