@@ -168,6 +168,7 @@ def test_crafted_list_and_insights_queries(
     assert get(client, path, query) < 500
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", PATHS)
 @settings(
     max_examples=60,

@@ -996,6 +996,7 @@ def test_markdown_exports_show_every_field_as_text(
     assert not failures, "\n".join(failures[:60])
 
 
+@pytest.mark.slow
 def test_find_on_a_large_hostile_message_parses_its_markdown_once(
     site: Site, conversations: list[dict[str, Any]]
 ) -> None:
