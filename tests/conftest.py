@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +27,13 @@ from flask.testing import FlaskClient
 from webapp import create_app
 from webapp.demo_api import create_demo_app
 from webapp.demo_api.server import DemoServer
+
+# Hypothesis keeps its example database and caches in ./.hypothesis unless
+# told otherwise; tests write only under temporary folders. It reads this on
+# first use, after conftest is imported.
+os.environ.setdefault(
+    "HYPOTHESIS_STORAGE_DIRECTORY", tempfile.mkdtemp(prefix="airisk-hypothesis-")
+)
 
 BASE = "https://airisk.test"
 #: The fixed "now" of the demo data in tests, so dates are reproducible.
