@@ -70,17 +70,13 @@ def summary(**fields: Any) -> dict[str, Any]:
 def test_list_conversations_sends_exact_url_and_headers(
     api: AIRiskClient, upstream: responses.RequestsMock
 ) -> None:
+    # The agent goes in the path, the form every vendor example uses.
     upstream.get(
-        BASE + "/api/Chat/GetConversations",
+        BASE + "/api/Chat/GetConversations/a1",
         json=[summary()],
         match=[
             matchers.query_param_matcher(
-                {
-                    "results": "50",
-                    "skip": "100",
-                    "metadatasearch": "pii",
-                    "agentid": "a1",
-                }
+                {"results": "50", "skip": "100", "metadatasearch": "pii"}
             ),
             matchers.header_matcher(
                 {"Authorization": f"Bearer {TOKEN}", "Accept": "application/json"}
@@ -113,6 +109,17 @@ def test_defaults_match_the_contract(
         ],
     )
     assert api.list_conversations(TOKEN) == []
+
+
+def test_agent_filter_uses_the_documented_path_form(
+    api: AIRiskClient, upstream: responses.RequestsMock
+) -> None:
+    upstream.get(BASE + "/api/Chat/GetConversations/agent-7", json=[])
+    api.list_conversations(TOKEN, agent_id="agent-7", search="a b")
+    (call,) = upstream.calls
+    assert call.request.url == (
+        BASE + "/api/Chat/GetConversations/agent-7?results=20&skip=0&metadatasearch=a+b"
+    )
 
 
 def test_get_conversation_encodes_id_and_parses_messages(

@@ -284,6 +284,53 @@ def test_agent_filter_by_query_and_path(client: FlaskClient, data: Dataset) -> N
     assert len(blank.get_json()) == 20
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/Chat/GetConversations/{agent}?results=1000",
+        "/api/Chat/GetConversations/{agent}/?results=1000",
+        "/api/chat/getconversations/{agent}?results=1000",
+        "/API/CHAT/GetConversations/{agent}/?results=1000",
+        "/api/Chat/GetConversations/?agentid={agent}&results=1000",
+        "/api/chat/GETCONVERSATIONS?agentid={agent}&results=1000",
+    ],
+)
+def test_agent_filter_routes_as_aspnet_does(
+    client: FlaskClient, data: Dataset, path: str
+) -> None:
+    # ASP.NET routing ignores the case of literal segments and a trailing slash.
+    agent_id = data.agents[0]["id"]
+    expected = client.get(
+        f"/api/Chat/GetConversations/{agent_id}?results=1000", headers=ALICE
+    ).get_json()
+    response = client.get(path.format(agent=agent_id), headers=ALICE)
+    assert response.status_code == 200
+    assert response.get_json() == expected
+    assert expected and all(s["botID"] == agent_id for s in expected)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/Chat/ListAgents/",
+        "/api/chat/listagents",
+        "/api/Chat/GetConversation/{cid}/",
+        "/api/CHAT/getconversation/{cid}",
+    ],
+)
+def test_other_paths_route_as_aspnet_does(
+    client: FlaskClient, alice: list[dict[str, Any]], path: str
+) -> None:
+    response = client.get(path.format(cid=alice[0]["id"]), headers=ALICE)
+    assert response.status_code == 200
+    assert isinstance(response.get_json(), list | dict)
+
+
+def test_unknown_paths_still_answer_404(client: FlaskClient) -> None:
+    for path in ("/api/Chat/Nothing", "/api/GetConversations", "/Chat/ListAgents"):
+        assert_problem(client.get(path, headers=ALICE), 404)
+
+
 def test_metadatasearch_is_case_insensitive_substring(
     client: FlaskClient, alice: list[dict[str, Any]]
 ) -> None:

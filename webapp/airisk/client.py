@@ -179,12 +179,15 @@ class AIRiskClient:
             "skip": skip,
             "metadatasearch": search,
         }
+        path = "/api/Chat/GetConversations"
         if agent_id:
             if not valid_id(agent_id):
                 # An agent that cannot exist has no conversations.
                 return []
-            params["agentid"] = agent_id
-        return self._get(token, "/api/Chat/GetConversations", params, parse_summaries)
+            # The documented form: every vendor example puts the agent in the
+            # path, none uses the ``agentid`` query parameter.
+            path += "/" + quote(agent_id, safe="")
+        return self._get(token, path, params, parse_summaries)
 
     def get_conversation(self, token: str, conversation_id: str) -> Conversation:
         """Return one conversation with its messages.
