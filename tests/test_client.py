@@ -29,6 +29,7 @@ from webapp.airisk import (
     TokenRejected,
     Unavailable,
     UpstreamTimeout,
+    WrongBaseURL,
 )
 from webapp.airisk import client as client_module
 from webapp.airisk.cache import TTLCache
@@ -256,7 +257,7 @@ def test_bad_conversation_ids_never_reach_airisk(
     [
         (401, TokenRejected),
         (403, Forbidden),
-        (404, NotFound),
+        (404, WrongBaseURL),
         (429, RateLimited),
         (500, BadResponse),
         (502, BadResponse),
@@ -515,3 +516,59 @@ def test_kept_bodies_are_bounded_in_bytes(
     )
     assert api.get_conversation(TOKEN, "big") is not api.get_conversation(TOKEN, "big")
     assert api.get_conversation(TOKEN, "p5") is kept[5]
+
+
+@pytest.mark.parametrize("path", ["/api/Chat/ListAgents", "/api/Chat/GetConversations"])
+def test_a_404_from_the_list_endpoints_means_a_wrong_base_url(
+    api: AIRiskClient, upstream: responses.RequestsMock, path: str
+) -> None:
+    upstream.get(BASE + path, status=404)
+    call = api.list_agents if path.endswith("ListAgents") else api.list_conversations
+    with pytest.raises(WrongBaseURL) as raised:
+        call(TOKEN)
+    assert not isinstance(raised.value, NotFound)
+    assert "AIRISK_BASE_URL" in raised.value.message
+    assert raised.value.title != NotFound.title
+
+
+def test_an_unknown_agent_is_no_conversations_when_the_api_answers(
+    api: AIRiskClient, upstream: responses.RequestsMock
+) -> None:
+    upstream.get(BASE + "/api/Chat/GetConversations/gone", status=404)
+    # The probe (no token) finds the API: only the agent is unknown.
+    upstream.get(BASE + "/api/Chat/ListAgents", status=401)
+    assert api.list_conversations(TOKEN, agent_id="gone") == []
+    probe = upstream.calls[-1].request
+    assert "Authorization" not in probe.headers
+
+
+def test_a_404_for_a_conversation_checks_the_base_url(
+    api: AIRiskClient, upstream: responses.RequestsMock
+) -> None:
+    upstream.get(BASE + "/api/Chat/GetConversation/c1", status=404)
+    upstream.get(BASE + "/api/Chat/ListAgents", status=401)
+    with pytest.raises(NotFound):
+        api.get_conversation(TOKEN, "c1")
+    wrong = AIRiskClient(ClientSettings(base_url=BASE + "/tenant", retries=0))
+    upstream.get(BASE + "/tenant/api/Chat/GetConversation/c1", status=404)
+    upstream.get(BASE + "/tenant/api/Chat/ListAgents", status=404)
+    with pytest.raises(WrongBaseURL):
+        wrong.get_conversation(TOKEN, "c1")
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        {"status": 204},
+        {"status": 200, "body": ""},
+        {"status": 200, "body": "  "},
+        {"status": 200, "body": "null"},
+    ],
+)
+def test_an_empty_conversation_answer_is_not_found(
+    api: AIRiskClient, upstream: responses.RequestsMock, reply: dict[str, Any]
+) -> None:
+    upstream.get(BASE + "/api/Chat/GetConversation/c1", **reply)
+    with pytest.raises(NotFound) as raised:
+        api.get_conversation(TOKEN, "c1")
+    assert raised.value.title == "Conversation not found"

@@ -44,6 +44,7 @@ from .errors import (
     TokenRejected,
     Unavailable,
     UpstreamTimeout,
+    WrongBaseURL,
 )
 from .models import (
     Agent,
@@ -78,6 +79,12 @@ _REUSE_MIN_BYTES = 4 * 1024
 _REUSE_MAX_BYTES = 16 * 1024 * 1024
 #: Longest Retry-After passed on to the browser, in seconds.
 _MAX_RETRY_AFTER = 24 * 3600
+#: Endpoints that exist for every token: a 404 from them is a wrong address.
+_LIST_ENDPOINTS = frozenset({"ListAgents", "GetConversations"})
+#: Seconds the answer of :meth:`AIRiskClient.api_found` is reused (readiness
+#: probes come every few seconds; the address does not change while running).
+_PROBE_TTL = 30.0
+_CHECK_BASE = " (the API is not at this address: check AIRISK_BASE_URL)"
 
 
 def _own_copy(records: T) -> T:
@@ -151,6 +158,8 @@ class AIRiskClient:
         self._reuse: OrderedDict[tuple[str, bytes], tuple[int, Any]] = OrderedDict()
         self._reuse_bytes = 0
         self._reuse_lock = threading.Lock()
+        #: (monotonic expiry, answer) of the last api_found() probe.
+        self._probe: tuple[float, bool | None] = (0.0, None)
 
     # -- the API --------------------------------------------------------
 
@@ -187,6 +196,14 @@ class AIRiskClient:
             # The documented form: every vendor example puts the agent in the
             # path, none uses the ``agentid`` query parameter.
             path += "/" + quote(agent_id, safe="")
+            try:
+                return self._get(token, path, params, parse_summaries)
+            except WrongBaseURL:
+                # AIRisk may answer 404 for an agent it does not know; only
+                # an API that is not found at all is a wrong address.
+                if self.api_found():
+                    return []
+                raise
         return self._get(token, path, params, parse_summaries)
 
     def get_conversation(self, token: str, conversation_id: str) -> Conversation:
@@ -198,7 +215,14 @@ class AIRiskClient:
         if not valid_id(conversation_id):
             raise NotFound("conversation id does not match the id pattern")
         path = "/api/Chat/GetConversation/" + quote(conversation_id, safe="")
-        conversation = self._get(token, path, None, parse_conversation)
+        try:
+            conversation = self._get(token, path, None, parse_conversation)
+        except NotFound as exc:
+            # Under a wrong base URL every conversation is "not found": say
+            # what is really wrong when the API itself is not there.
+            if self.api_found() is False:
+                raise WrongBaseURL(exc.detail + _CHECK_BASE) from exc
+            raise
         if not conversation.summary.id:
             raise BadResponse("GetConversation: answer has no id")
         return conversation
@@ -210,6 +234,36 @@ class AIRiskClient:
         :raises AIRiskError: a subclass for each other kind of failure.
         """
         self.list_conversations(token, results=1)
+
+    def api_found(self) -> bool | None:
+        """Return whether AIRisk's API answers at the base URL (None: unknown).
+
+        Asks ListAgents without a token: ASP.NET routes before it
+        authenticates, so a known path answers 401 and only a wrong base URL
+        (or a tenant that answers elsewhere) answers 404. The answer is
+        reused for a short while; no token is involved, so it is shared.
+        """
+        expires, found = self._probe
+        if time.monotonic() < expires:
+            return found
+        try:
+            response = self._session().get(
+                self._base + "/api/Chat/ListAgents",
+                headers={"Accept": "application/json"},
+                timeout=(self.settings.connect_timeout, self.settings.read_timeout),
+                allow_redirects=False,
+                stream=True,
+            )
+        except requests.RequestException as exc:
+            log.info("AIRisk address probe failed: %s", type(exc).__name__)
+            found = None
+        else:
+            # The body is not wanted: closing drops the connection instead
+            # of reading whatever a wrong host sends.
+            response.close()
+            found = response.status_code != 404
+        self._probe = (time.monotonic() + _PROBE_TTL, found)
+        return found
 
     # -- HTTP -----------------------------------------------------------
 
@@ -351,7 +405,8 @@ class AIRiskClient:
 
     def _raise_for_status(self, endpoint: str, response: requests.Response) -> None:
         status = response.status_code
-        if status == 200:
+        if status in (200, 204):
+            # 204 (no content) is an empty body, which each parser judges.
             return
         detail = f"{endpoint}: HTTP {status}"
         error: AIRiskError
@@ -359,6 +414,8 @@ class AIRiskClient:
             error = TokenRejected(detail)
         elif status == 403:
             error = Forbidden(detail)
+        elif status == 404 and endpoint in _LIST_ENDPOINTS:
+            error = WrongBaseURL(detail + _CHECK_BASE)
         elif status == 404:
             error = NotFound(detail)
         elif status == 429:
@@ -424,8 +481,12 @@ def _decode(endpoint: str, body: bytes) -> Any:
     might still send; the stdlib decoder then reads them (NaN as missing, the
     surrogate for the parser to replace) instead of failing the page.
 
+    An empty body (or a 204) decodes as None, like ``null``.
+
     :raises BadResponse: if the body is not JSON at all.
     """
+    if not body.strip():
+        return None
     try:
         return msgspec.json.decode(body)
     except (msgspec.DecodeError, RecursionError):

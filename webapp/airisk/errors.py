@@ -53,6 +53,25 @@ class NotFound(AIRiskError):
     )
 
 
+class WrongBaseURL(AIRiskError):
+    """AIRisk's API is not found at the configured address (a 404 on a list).
+
+    ListAgents and GetConversations exist for every token, so a 404 from them
+    means the path is wrong: AIRISK_BASE_URL, or a tenant that answers at
+    another address. Not a NotFound: no conversation is missing.
+    """
+
+    status = 502
+    title = "AIRisk is not at the configured address"
+    message = (
+        "AIRisk answered \u201cnot found\u201d for its conversation API at the "
+        "address the dashboard is configured with. The AIRISK_BASE_URL setting "
+        "is probably wrong: it should be the tenant's address (such as "
+        "https://tenant.aicrisk.com, without /api). Ask whoever runs the "
+        "dashboard to check it."
+    )
+
+
 class RateLimited(AIRiskError):
     """AIRisk answered 429: too many requests."""
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import MAXYEAR, MINYEAR, UTC, datetime
 from typing import Any
 
-from .errors import BadResponse
+from .errors import BadResponse, NotFound
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _KINDS = {"ai": "ai", "assistant": "ai", "user": "user", "system": "system"}
@@ -266,8 +266,12 @@ def _parse_message(item: Mapping[str, Any], index: int) -> Message:
 def parse_conversation(payload: Any) -> Conversation:
     """Parse a GetConversation answer (one JSON object with its messages).
 
+    :raises NotFound: if the payload is empty (a 204, no body, ``null``).
     :raises BadResponse: if the payload is not an object.
     """
+    if payload is None:
+        # What ASP.NET sends when the action found nothing to return.
+        raise NotFound("GetConversation: empty answer")
     item = _mapping(payload, "GetConversation")
     messages = [m for m in _list(item.get("messages")) if isinstance(m, Mapping)]
     return Conversation(
