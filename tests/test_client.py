@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import math
 import threading
 import time
@@ -572,3 +573,69 @@ def test_an_empty_conversation_answer_is_not_found(
     with pytest.raises(NotFound) as raised:
         api.get_conversation(TOKEN, "c1")
     assert raised.value.title == "Conversation not found"
+
+
+def test_numeric_message_types_are_parsed(
+    api: AIRiskClient, upstream: responses.RequestsMock
+) -> None:
+    # A .NET enum serialised as a number (the documented names' order).
+    types = [0, 1, 2, "1", 2.0, 7, None]
+    body = summary(
+        id="c1",
+        messages=[
+            {"id": f"m{i}", "messageType": t, "text": "x"} for i, t in enumerate(types)
+        ],
+    )
+    upstream.get(BASE + "/api/Chat/GetConversation/c1", json=body)
+    messages = api.get_conversation(TOKEN, "c1").messages
+    assert [m.kind for m in messages] == [
+        "user",
+        "ai",
+        "system",
+        "ai",
+        "system",
+        "other",
+        "other",
+    ]
+    assert [m.label for m in messages][:3] == ["User", "AI", "System"]
+    assert messages[5].label == "Type 7"
+    assert messages[2].is_system
+
+
+@pytest.mark.parametrize(
+    ("meta", "tags"),
+    [
+        ('["finance", "pii"]', ("finance", "pii")),
+        ('  ["a", 3, null, ""] ', ("a", "3")),
+        ('"urgent"', ("urgent",)),
+        ('{"topic": "hr", "region": "emea"}', ("topic: hr", "region: emea")),
+        ("plain words", ("plain words",)),
+        ("", ()),
+        ("[]", ()),
+        ("null", ()),
+        (["kept", 5, None], ("kept", "5")),
+    ],
+)
+def test_metadata_as_a_json_string_is_parsed(
+    api: AIRiskClient, upstream: responses.RequestsMock, meta: Any, tags: tuple
+) -> None:
+    upstream.get(BASE + "/api/Chat/GetConversations", json=[summary(metaData=meta)])
+    (row,) = api.list_conversations(TOKEN)
+    assert row.metadata == tags
+
+
+def test_refused_ids_are_logged_once_without_the_token(
+    api: AIRiskClient,
+    upstream: responses.RequestsMock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for _ in range(3):
+        with pytest.raises(NotFound):
+            api.get_conversation(TOKEN, "odd.id")
+        assert api.list_conversations(TOKEN, agent_id="agent/../x") == []
+    assert len(upstream.calls) == 0
+    refused = [r.getMessage() for r in caplog.records if "id pattern" in r.getMessage()]
+    assert len(refused) == 2, refused
+    assert "'odd.id'" in refused[0] and "'agent/../x'" in refused[1]
+    assert not any(TOKEN in r.getMessage() for r in caplog.records)

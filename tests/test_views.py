@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -453,6 +454,21 @@ def test_unknown_conversation_is_a_404_page(
     response = signed_in.get("/conversations/nope")
     assert response.status_code == 404
     assert "Conversation not found" in page(response).text
+
+
+def test_a_refused_id_is_logged_once(
+    signed_in: FlaskClient,
+    upstream: responses.RequestsMock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    for _ in range(3):
+        response = signed_in.get("/conversations/odd.id")
+        assert response.status_code == 404
+        assert "Conversation not found" in page(response).text
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "'odd.id'" in warnings[0], warnings
+    assert not any(TOKEN in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.parametrize(

@@ -41,6 +41,7 @@ from .errors import (
     Forbidden,
     NotFound,
     RateLimited,
+    RefusedId,
     TokenRejected,
     Unavailable,
     UpstreamTimeout,
@@ -95,6 +96,36 @@ def _own_copy(records: T) -> T:
 def valid_id(value: str) -> bool:
     """Return whether ``value`` is acceptable as a conversation or agent id."""
     return ID_PATTERN.fullmatch(value) is not None
+
+
+class _RefusedIds:
+    """Log each id the id guard refuses once, so a pattern too strict for real
+    AIRisk ids shows up in the log without one line per page view.
+    """
+
+    _MAX = 1024
+
+    def __init__(self) -> None:
+        self._seen: OrderedDict[bytes, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def note(self, kind: str, value: str) -> None:
+        """Log that ``value`` was refused as a ``kind`` id, unless already logged."""
+        digest = hashlib.blake2b(
+            value.encode("utf-8", "surrogatepass"), digest_size=16
+        ).digest()
+        with self._lock:
+            if digest in self._seen:
+                return
+            self._seen[digest] = None
+            if len(self._seen) > self._MAX:
+                self._seen.popitem(last=False)
+        # repr() escapes newlines and control characters: one log line per id.
+        log.warning(
+            "Refused %s id %s: it does not match the id pattern (no AIRisk call)",
+            kind,
+            repr(value[:80]) + ("..." if len(value) > 80 else ""),
+        )
 
 
 class RefuseAllCookies(http.cookiejar.DefaultCookiePolicy):
@@ -160,6 +191,7 @@ class AIRiskClient:
         self._reuse_lock = threading.Lock()
         #: (monotonic expiry, answer) of the last api_found() probe.
         self._probe: tuple[float, bool | None] = (0.0, None)
+        self._refused = _RefusedIds()
 
     # -- the API --------------------------------------------------------
 
@@ -192,6 +224,7 @@ class AIRiskClient:
         if agent_id:
             if not valid_id(agent_id):
                 # An agent that cannot exist has no conversations.
+                self._refused.note("agent", agent_id)
                 return []
             # The documented form: every vendor example puts the agent in the
             # path, none uses the ``agentid`` query parameter.
@@ -213,7 +246,8 @@ class AIRiskClient:
         :raises AIRiskError: a subclass for each other kind of failure.
         """
         if not valid_id(conversation_id):
-            raise NotFound("conversation id does not match the id pattern")
+            self._refused.note("conversation", conversation_id)
+            raise RefusedId("conversation id does not match the id pattern")
         path = "/api/Chat/GetConversation/" + quote(conversation_id, safe="")
         try:
             conversation = self._get(token, path, None, parse_conversation)

@@ -14,6 +14,8 @@ class AIRiskError(Exception):
     status = 502
     title = "AIRisk answered unexpectedly"
     message = "The AIRisk service gave an answer the dashboard could not use."
+    #: Whether the failure was already logged where it happened.
+    logged = False
 
     def __init__(self, detail: str | None = None) -> None:
         # ``detail`` is for logs only: it names the endpoint and what went
@@ -51,6 +53,13 @@ class NotFound(AIRiskError):
         "There is no conversation at this address, or it belongs to someone "
         "this token cannot see."
     )
+
+
+class RefusedId(NotFound):
+    """An id the id guard refused: AIRisk was not called, and it is logged."""
+
+    #: The client logged it (once per id); the error page need not again.
+    logged = True
 
 
 class WrongBaseURL(AIRiskError):

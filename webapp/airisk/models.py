@@ -9,6 +9,7 @@ payload of the wrong top-level type is an error.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,9 @@ from .errors import BadResponse, NotFound
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _KINDS = {"ai": "ai", "assistant": "ai", "user": "user", "system": "system"}
 _LABELS = {"ai": "AI", "user": "User", "system": "System"}
+#: ``messageType`` as a number: a .NET enum serialised without its names. The
+#: order is the documented names' order (inferred: no numeric sample seen).
+_NUMBERED_TYPES = ("User", "AI", "System")
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +176,45 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def _tags(value: Any) -> tuple[str, ...]:
+    """Return ``metaData`` as tags: an array, or JSON (or plain text) in a string.
+
+    AIRisk documents a string array; a string holding JSON is what a server
+    that stores the column as text sends, and a bare string is one tag.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return ()
+        try:
+            value = json.loads(text)
+        except (ValueError, RecursionError):
+            return (_text(text),)
+        if isinstance(value, str):
+            value = [value]
+    if isinstance(value, Mapping):
+        return tuple(
+            f"{_text(key)}: {_text(item)}"
+            for key, item in value.items()
+            if item is not None and not isinstance(item, list | Mapping)
+        )
+    return tuple(
+        _text(tag)
+        for tag in _list(value)
+        if tag is not None and tag != "" and not isinstance(tag, list | Mapping)
+    )
+
+
+def _message_type(value: Any) -> str:
+    """Return ``messageType`` as a name; a number maps to the documented names."""
+    number = _int(value)
+    if number is None:
+        return _text(value) or "Unknown"
+    if 0 <= number < len(_NUMBERED_TYPES):
+        return _NUMBERED_TYPES[number]
+    return f"Type {number}"
+
+
 def _cost(value: Any) -> float | None:
     if isinstance(value, Mapping):
         return _float(value.get("totalCost"))
@@ -218,7 +261,7 @@ def parse_summary(item: Mapping[str, Any]) -> ConversationSummary:
         total_tokens=_int(item.get("totalTokens")),
         cost=_cost(item.get("currentCost")),
         flagged=_bool(item.get("hasFlag")),
-        metadata=tuple(_text(tag) for tag in _list(item.get("metaData")) if tag),
+        metadata=_tags(item.get("metaData")),
     )
 
 
@@ -250,7 +293,7 @@ def _parse_message(item: Mapping[str, Any], index: int) -> Message:
     return Message(
         # Messages need an id for their anchor; fall back to the position.
         id=_text(item.get("id")) or f"n{index}",
-        type=_text(item.get("messageType")) or "Unknown",
+        type=_message_type(item.get("messageType")),
         text=_text(item.get("text")),
         feedback=_optional_text(item.get("feedback")),
         file_name=_text(item.get("fileName")),
