@@ -21,6 +21,8 @@ from .models import Agent, Conversation, ConversationSummary
 
 T = TypeVar("T")
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 #: Rows asked for per call while scanning the whole history.
 SCAN_PAGE_SIZE = 100
 
@@ -171,6 +173,10 @@ class AIRiskService:
         rows = self.client.list_conversations(
             token, results=results, skip=skip, search=search, agent_id=agent_id
         )
+        # AIRisk documents no order: sort each page newest first (as the
+        # public client does), so its time groups, previous/next and JSON
+        # all see one order. A row with no date goes last.
+        rows.sort(key=lambda row: row.updated or _EPOCH, reverse=True)
         page = ConversationPage(tuple(rows), _now())
         self.cache.set(key, page, ttl=self.policy.pages)
         return page
