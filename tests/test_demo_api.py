@@ -368,7 +368,11 @@ def test_invalid_paging_is_400(client: FlaskClient, query: str, field: str) -> N
 def test_conversation_shape(
     client: FlaskClient, data: Dataset, alice: list[dict[str, Any]]
 ) -> None:
-    conv = next(c for c in alice if any(m["citations"] for m in c["messages"]))
+    conv = next(
+        c
+        for c in alice
+        if c["id"] not in data.sparse and any(m["citations"] for m in c["messages"])
+    )
     response = client.get(f"/api/Chat/GetConversation/{conv['id']}", headers=ALICE)
     body = response.get_json()
     assert body == conv
@@ -566,3 +570,29 @@ def test_demo_server_stops_cleanly(app: Flask) -> None:
     server.stop()  # idempotent
     with pytest.raises(URLError):
         urllib.request.urlopen(url, timeout=2)
+
+
+SPARSE_OMITS = {
+    "createdDate",
+    "lastUpdated",
+    "promptTokens",
+    "completionTokens",
+    "totalTokens",
+    "currentCost",
+    "metaData",
+}
+
+
+def test_some_conversations_omit_their_facts_in_get_conversation(
+    client: FlaskClient, data: Dataset, alice: list[dict[str, Any]]
+) -> None:
+    # Neither public client reads dates, tokens, cost or tags from
+    # GetConversation: the demo leaves them out of some, as AIRisk may.
+    page = [c["id"] for c in alice[:20]]
+    sparse = [cid for cid in page if cid in data.sparse]
+    assert 1 <= len(sparse) < len(page)
+    body = client.get(f"/api/Chat/GetConversation/{sparse[0]}", headers=ALICE)
+    assert set(body.get_json()) == CONVERSATION_FIELDS - SPARSE_OMITS
+    listed = client.get("/api/Chat/GetConversations", headers=ALICE).get_json()
+    row = next(r for r in listed if r["id"] == sparse[0])
+    assert set(row) == CONVERSATION_FIELDS, "the list row keeps them"

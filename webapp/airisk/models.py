@@ -9,6 +9,7 @@ payload of the wrong top-level type is an error.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Mapping
@@ -51,6 +52,20 @@ class ConversationSummary:
     cost: float | None
     flagged: bool | None
     metadata: tuple[str, ...]
+    #: Whether the answer carried ``metaData`` at all (no tags vs not said).
+    tags_reported: bool = True
+
+
+#: The facts GetConversation may leave out; the list row has them too.
+LIST_FACTS = (
+    "created",
+    "updated",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cost",
+    "flagged",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +277,7 @@ def parse_summary(item: Mapping[str, Any]) -> ConversationSummary:
         cost=_cost(item.get("currentCost")),
         flagged=_bool(item.get("hasFlag")),
         metadata=_tags(item.get("metaData")),
+        tags_reported=item.get("metaData") is not None,
     )
 
 
@@ -320,4 +336,37 @@ def parse_conversation(payload: Any) -> Conversation:
     return Conversation(
         summary=parse_summary(item),
         messages=tuple(_parse_message(m, i) for i, m in enumerate(messages)),
+    )
+
+
+def missing_facts(summary: ConversationSummary) -> bool:
+    """Return whether a conversation lacks facts a list row could give."""
+    return not summary.tags_reported or any(
+        getattr(summary, name) is None for name in LIST_FACTS
+    )
+
+
+def with_list_facts(
+    conversation: Conversation, row: ConversationSummary
+) -> Conversation:
+    """Return ``conversation`` with the facts it lacks taken from its list row.
+
+    Neither public client reads dates, tokens, cost or tags from
+    GetConversation, so AIRisk may leave them out there; what it did send wins.
+    """
+    summary = conversation.summary
+    if row.id != summary.id:
+        return conversation
+    changes: dict[str, Any] = {
+        name: getattr(row, name)
+        for name in LIST_FACTS
+        if getattr(summary, name) is None and getattr(row, name) is not None
+    }
+    if not summary.tags_reported and row.tags_reported:
+        changes["metadata"] = row.metadata
+        changes["tags_reported"] = True
+    if not changes:
+        return conversation
+    return dataclasses.replace(
+        conversation, summary=dataclasses.replace(summary, **changes)
     )

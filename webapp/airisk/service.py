@@ -197,6 +197,35 @@ class AIRiskService:
         self.cache.set(key, conversation, ttl=self.policy.conversations)
         return conversation
 
+    def listed_row(
+        self,
+        token: str,
+        conversation_id: str,
+        *,
+        results: int = 20,
+        skip: int = 0,
+        search: str = "",
+        agent_id: str = "",
+    ) -> ConversationSummary | None:
+        """Return the row a cached list shows for a conversation, if any.
+
+        Looks in the list page the user came from (``results``...), the
+        scan of that list, and the default first page and scan; never calls
+        AIRisk (the row is a fallback for facts, not worth a request).
+        """
+        keys = [
+            f"page:{results}:{skip}:{agent_id}:{search}",
+            f"history:{agent_id}:{search}",
+            "page:20:0::",
+            "history::",
+        ]
+        for key in dict.fromkeys(keys):  # in order, without repeats
+            _, hit = self._cached(token, key, False)
+            for row in getattr(hit, "rows", ()):
+                if row.id == conversation_id:
+                    return cast(ConversationSummary, row)
+        return None
+
     def cached_history(
         self, token: str, *, agent_id: str = "", search: str = ""
     ) -> History | None:

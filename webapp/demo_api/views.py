@@ -51,6 +51,18 @@ _PROBLEM_TYPES = {
     500: "https://tools.ietf.org/html/rfc9110#section-15.6.1",
 }
 _INT = re.compile(r"-?\d{1,10}")
+#: What GetConversation leaves out for the dataset's ``sparse`` conversations.
+_LIST_ONLY_FIELDS = frozenset(
+    {
+        "createdDate",
+        "lastUpdated",
+        "promptTokens",
+        "completionTokens",
+        "totalTokens",
+        "currentCost",
+        "metaData",
+    }
+)
 _MAX_RESULTS = 1000
 
 
@@ -232,6 +244,8 @@ def get_conversation(conversation_id: str) -> Response:
     cache: dict[str, bytes] = current_app.extensions["airisk_demo_cache"]
     body = cache.get(conversation_id)
     if body is None:
+        if conversation_id in dataset().sparse:
+            conv = {k: v for k, v in conv.items() if k not in _LIST_ONLY_FIELDS}
         body = json_response(conv).get_data()
         cache[conversation_id] = body
     return Response(body, status=200, content_type=JSON_TYPE)
