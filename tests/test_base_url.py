@@ -81,3 +81,23 @@ def test_pages_that_meet_a_404_api_name_the_setting(
         "/conversations", headers={"Accept": "application/json"}
     ).get_json()
     assert "AIRISK_BASE_URL" in json_error["error"]["message"]
+
+
+def test_a_session_that_meets_a_moved_api_is_told_over_http(
+    tmp_path: Path, demo_api: DemoServer
+) -> None:
+    # Signed in while the address was right; the same store and secret serve
+    # an instance configured with a wrong base path (a redeploy gone wrong).
+    right = make_app(tmp_path, AIRISK_BASE_URL=demo_api.url).test_client()
+    assert enter_token(right, ALICE).status_code in (302, 303)
+    cookie = right.get_cookie("session")
+    assert cookie is not None
+    wrong = make_app(tmp_path, AIRISK_BASE_URL=demo_api.url + "/tenant").test_client()
+    wrong.set_cookie("session", cookie.value)
+    dataset = demo_api.app.extensions["airisk_demo"]  # type: ignore[attr-defined]
+    cid = dataset.summaries[dataset.user_id_for(ALICE)][0]["id"]
+    for path in ("/conversations", f"/conversations/{cid}", "/conversations?q=x"):
+        response = wrong.get(path)
+        assert response.status_code == 502, path
+        text = page(response).text
+        assert "AIRISK_BASE_URL" in text and "Conversation not found" not in text
