@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import math
 import threading
 import time
@@ -29,6 +30,7 @@ from webapp.airisk import (
     TokenRejected,
     Unavailable,
     UpstreamTimeout,
+    WrongBaseURL,
 )
 from webapp.airisk import client as client_module
 from webapp.airisk.cache import TTLCache
@@ -70,17 +72,13 @@ def summary(**fields: Any) -> dict[str, Any]:
 def test_list_conversations_sends_exact_url_and_headers(
     api: AIRiskClient, upstream: responses.RequestsMock
 ) -> None:
+    # The agent goes in the path, the form every vendor example uses.
     upstream.get(
-        BASE + "/api/Chat/GetConversations",
+        BASE + "/api/Chat/GetConversations/a1",
         json=[summary()],
         match=[
             matchers.query_param_matcher(
-                {
-                    "results": "50",
-                    "skip": "100",
-                    "metadatasearch": "pii",
-                    "agentid": "a1",
-                }
+                {"results": "50", "skip": "100", "metadatasearch": "pii"}
             ),
             matchers.header_matcher(
                 {"Authorization": f"Bearer {TOKEN}", "Accept": "application/json"}
@@ -113,6 +111,17 @@ def test_defaults_match_the_contract(
         ],
     )
     assert api.list_conversations(TOKEN) == []
+
+
+def test_agent_filter_uses_the_documented_path_form(
+    api: AIRiskClient, upstream: responses.RequestsMock
+) -> None:
+    upstream.get(BASE + "/api/Chat/GetConversations/agent-7", json=[])
+    api.list_conversations(TOKEN, agent_id="agent-7", search="a b")
+    (call,) = upstream.calls
+    assert call.request.url == (
+        BASE + "/api/Chat/GetConversations/agent-7?results=20&skip=0&metadatasearch=a+b"
+    )
 
 
 def test_get_conversation_encodes_id_and_parses_messages(
@@ -249,7 +258,7 @@ def test_bad_conversation_ids_never_reach_airisk(
     [
         (401, TokenRejected),
         (403, Forbidden),
-        (404, NotFound),
+        (404, WrongBaseURL),
         (429, RateLimited),
         (500, BadResponse),
         (502, BadResponse),
@@ -508,3 +517,125 @@ def test_kept_bodies_are_bounded_in_bytes(
     )
     assert api.get_conversation(TOKEN, "big") is not api.get_conversation(TOKEN, "big")
     assert api.get_conversation(TOKEN, "p5") is kept[5]
+
+
+@pytest.mark.parametrize("path", ["/api/Chat/ListAgents", "/api/Chat/GetConversations"])
+def test_a_404_from_the_list_endpoints_means_a_wrong_base_url(
+    api: AIRiskClient, upstream: responses.RequestsMock, path: str
+) -> None:
+    upstream.get(BASE + path, status=404)
+    call = api.list_agents if path.endswith("ListAgents") else api.list_conversations
+    with pytest.raises(WrongBaseURL) as raised:
+        call(TOKEN)
+    assert not isinstance(raised.value, NotFound)
+    assert "AIRISK_BASE_URL" in raised.value.message
+    assert raised.value.title != NotFound.title
+
+
+def test_an_unknown_agent_is_no_conversations_when_the_api_answers(
+    api: AIRiskClient, upstream: responses.RequestsMock
+) -> None:
+    upstream.get(BASE + "/api/Chat/GetConversations/gone", status=404)
+    # The probe (no token) finds the API: only the agent is unknown.
+    upstream.get(BASE + "/api/Chat/ListAgents", status=401)
+    assert api.list_conversations(TOKEN, agent_id="gone") == []
+    probe = upstream.calls[-1].request
+    assert "Authorization" not in probe.headers
+
+
+def test_a_404_for_a_conversation_checks_the_base_url(
+    api: AIRiskClient, upstream: responses.RequestsMock
+) -> None:
+    upstream.get(BASE + "/api/Chat/GetConversation/c1", status=404)
+    upstream.get(BASE + "/api/Chat/ListAgents", status=401)
+    with pytest.raises(NotFound):
+        api.get_conversation(TOKEN, "c1")
+    wrong = AIRiskClient(ClientSettings(base_url=BASE + "/tenant", retries=0))
+    upstream.get(BASE + "/tenant/api/Chat/GetConversation/c1", status=404)
+    upstream.get(BASE + "/tenant/api/Chat/ListAgents", status=404)
+    with pytest.raises(WrongBaseURL):
+        wrong.get_conversation(TOKEN, "c1")
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        {"status": 204},
+        {"status": 200, "body": ""},
+        {"status": 200, "body": "  "},
+        {"status": 200, "body": "null"},
+    ],
+)
+def test_an_empty_conversation_answer_is_not_found(
+    api: AIRiskClient, upstream: responses.RequestsMock, reply: dict[str, Any]
+) -> None:
+    upstream.get(BASE + "/api/Chat/GetConversation/c1", **reply)
+    with pytest.raises(NotFound) as raised:
+        api.get_conversation(TOKEN, "c1")
+    assert raised.value.title == "Conversation not found"
+
+
+def test_numeric_message_types_are_parsed(
+    api: AIRiskClient, upstream: responses.RequestsMock
+) -> None:
+    # A .NET enum serialised as a number (the documented names' order).
+    types = [0, 1, 2, "1", 2.0, 7, None]
+    body = summary(
+        id="c1",
+        messages=[
+            {"id": f"m{i}", "messageType": t, "text": "x"} for i, t in enumerate(types)
+        ],
+    )
+    upstream.get(BASE + "/api/Chat/GetConversation/c1", json=body)
+    messages = api.get_conversation(TOKEN, "c1").messages
+    assert [m.kind for m in messages] == [
+        "user",
+        "ai",
+        "system",
+        "ai",
+        "system",
+        "other",
+        "other",
+    ]
+    assert [m.label for m in messages][:3] == ["User", "AI", "System"]
+    assert messages[5].label == "Type 7"
+    assert messages[2].is_system
+
+
+@pytest.mark.parametrize(
+    ("meta", "tags"),
+    [
+        ('["finance", "pii"]', ("finance", "pii")),
+        ('  ["a", 3, null, ""] ', ("a", "3")),
+        ('"urgent"', ("urgent",)),
+        ('{"topic": "hr", "region": "emea"}', ("topic: hr", "region: emea")),
+        ("plain words", ("plain words",)),
+        ("", ()),
+        ("[]", ()),
+        ("null", ()),
+        (["kept", 5, None], ("kept", "5")),
+    ],
+)
+def test_metadata_as_a_json_string_is_parsed(
+    api: AIRiskClient, upstream: responses.RequestsMock, meta: Any, tags: tuple
+) -> None:
+    upstream.get(BASE + "/api/Chat/GetConversations", json=[summary(metaData=meta)])
+    (row,) = api.list_conversations(TOKEN)
+    assert row.metadata == tags
+
+
+def test_refused_ids_are_logged_once_without_the_token(
+    api: AIRiskClient,
+    upstream: responses.RequestsMock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for _ in range(3):
+        with pytest.raises(NotFound):
+            api.get_conversation(TOKEN, "odd.id")
+        assert api.list_conversations(TOKEN, agent_id="agent/../x") == []
+    assert len(upstream.calls) == 0
+    refused = [r.getMessage() for r in caplog.records if "id pattern" in r.getMessage()]
+    assert len(refused) == 2, refused
+    assert "'odd.id'" in refused[0] and "'agent/../x'" in refused[1]
+    assert not any(TOKEN in r.getMessage() for r in caplog.records)

@@ -286,6 +286,53 @@ def test_agent_filter_by_query_and_path(client: FlaskClient, data: Dataset) -> N
     assert len(blank.get_json()) == 20
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/Chat/GetConversations/{agent}?results=1000",
+        "/api/Chat/GetConversations/{agent}/?results=1000",
+        "/api/chat/getconversations/{agent}?results=1000",
+        "/API/CHAT/GetConversations/{agent}/?results=1000",
+        "/api/Chat/GetConversations/?agentid={agent}&results=1000",
+        "/api/chat/GETCONVERSATIONS?agentid={agent}&results=1000",
+    ],
+)
+def test_agent_filter_routes_as_aspnet_does(
+    client: FlaskClient, data: Dataset, path: str
+) -> None:
+    # ASP.NET routing ignores the case of literal segments and a trailing slash.
+    agent_id = data.agents[0]["id"]
+    expected = client.get(
+        f"/api/Chat/GetConversations/{agent_id}?results=1000", headers=ALICE
+    ).get_json()
+    response = client.get(path.format(agent=agent_id), headers=ALICE)
+    assert response.status_code == 200
+    assert response.get_json() == expected
+    assert expected and all(s["botID"] == agent_id for s in expected)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/Chat/ListAgents/",
+        "/api/chat/listagents",
+        "/api/Chat/GetConversation/{cid}/",
+        "/api/CHAT/getconversation/{cid}",
+    ],
+)
+def test_other_paths_route_as_aspnet_does(
+    client: FlaskClient, alice: list[dict[str, Any]], path: str
+) -> None:
+    response = client.get(path.format(cid=alice[0]["id"]), headers=ALICE)
+    assert response.status_code == 200
+    assert isinstance(response.get_json(), list | dict)
+
+
+def test_unknown_paths_still_answer_404(client: FlaskClient) -> None:
+    for path in ("/api/Chat/Nothing", "/api/GetConversations", "/Chat/ListAgents"):
+        assert_problem(client.get(path, headers=ALICE), 404)
+
+
 def test_metadatasearch_is_case_insensitive_substring(
     client: FlaskClient, alice: list[dict[str, Any]]
 ) -> None:
@@ -323,7 +370,11 @@ def test_invalid_paging_is_400(client: FlaskClient, query: str, field: str) -> N
 def test_conversation_shape(
     client: FlaskClient, data: Dataset, alice: list[dict[str, Any]]
 ) -> None:
-    conv = next(c for c in alice if any(m["citations"] for m in c["messages"]))
+    conv = next(
+        c
+        for c in alice
+        if c["id"] not in data.sparse and any(m["citations"] for m in c["messages"])
+    )
     response = client.get(f"/api/Chat/GetConversation/{conv['id']}", headers=ALICE)
     body = response.get_json()
     assert body == conv
@@ -521,3 +572,29 @@ def test_demo_server_stops_cleanly(app: Flask) -> None:
     server.stop()  # idempotent
     with pytest.raises(URLError):
         urllib.request.urlopen(url, timeout=2)
+
+
+SPARSE_OMITS = {
+    "createdDate",
+    "lastUpdated",
+    "promptTokens",
+    "completionTokens",
+    "totalTokens",
+    "currentCost",
+    "metaData",
+}
+
+
+def test_some_conversations_omit_their_facts_in_get_conversation(
+    client: FlaskClient, data: Dataset, alice: list[dict[str, Any]]
+) -> None:
+    # Neither public client reads dates, tokens, cost or tags from
+    # GetConversation: the demo leaves them out of some, as AIRisk may.
+    page = [c["id"] for c in alice[:20]]
+    sparse = [cid for cid in page if cid in data.sparse]
+    assert 1 <= len(sparse) < len(page)
+    body = client.get(f"/api/Chat/GetConversation/{sparse[0]}", headers=ALICE)
+    assert set(body.get_json()) == CONVERSATION_FIELDS - SPARSE_OMITS
+    listed = client.get("/api/Chat/GetConversations", headers=ALICE).get_json()
+    row = next(r for r in listed if r["id"] == sparse[0])
+    assert set(row) == CONVERSATION_FIELDS, "the list row keeps them"

@@ -171,3 +171,22 @@ def test_group_rows_keeps_order_and_groups() -> None:
         ("Previous 7 days", ["c3", "c4"]),
         ("Older", ["c40"]),
     ]
+
+
+@pytest.mark.parametrize("hour", [0, 1, 10, 23])
+def test_relative_times_and_groups_follow_one_calendar_rule(hour: int) -> None:
+    """'yesterday' is the Yesterday group, 'N days ago' a later one, always."""
+    from webapp.templating import reltime
+
+    now = datetime(2026, 11, 28, hour, 30, tzinfo=UTC)
+    for step in range(0, 10 * 24 * 3):  # every 20 minutes over ten days
+        when = now - timedelta(minutes=20 * step)
+        group, text = time_group(when, now), reltime(when, now)
+        if group == "Today":
+            assert "day" not in text, (when, text)
+        elif group == "Yesterday":
+            assert text == "yesterday", (when, text)
+        else:
+            days = int(text.split()[0])
+            assert text.endswith("days ago") and days == (now.date() - when.date()).days
+            assert (group == "Previous 7 days") == (days <= 7), (when, text)

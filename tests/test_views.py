@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html as html_module
+import logging
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -219,16 +221,11 @@ def test_filters_and_paging_go_to_the_api_and_stay_in_links(
     signed_in: FlaskClient, upstream: responses.RequestsMock
 ) -> None:
     upstream.get(
-        LIST_URL,
+        LIST_URL + "/a2",
         json=[summary(n) for n in range(50)],
         match=[
             matchers.query_param_matcher(
-                {
-                    "results": "50",
-                    "skip": "100",
-                    "metadatasearch": "pii",
-                    "agentid": "a2",
-                }
+                {"results": "50", "skip": "100", "metadatasearch": "pii"}
             )
         ],
     )
@@ -460,6 +457,21 @@ def test_unknown_conversation_is_a_404_page(
     assert "Conversation not found" in page(response).text
 
 
+def test_a_refused_id_is_logged_once(
+    signed_in: FlaskClient,
+    upstream: responses.RequestsMock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    for _ in range(3):
+        response = signed_in.get("/conversations/odd.id")
+        assert response.status_code == 404
+        assert "Conversation not found" in page(response).text
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "'odd.id'" in warnings[0], warnings
+    assert not any(TOKEN in r.getMessage() for r in caplog.records)
+
+
 @pytest.mark.parametrize(
     "path",
     [
@@ -551,3 +563,44 @@ def test_security_headers_on_pages_and_errors(client: FlaskClient) -> None:
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert response.headers["Referrer-Policy"] == "strict-origin-when-cross-origin"
         assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_each_page_is_sorted_by_update_before_grouping(
+    signed_in: FlaskClient, upstream: responses.RequestsMock
+) -> None:
+    # AIRisk documents no order: this page comes back shuffled.
+    now = datetime.now(UTC)
+    days = [9, 40, 10, 50, 12]
+    upstream.get(
+        LIST_URL,
+        json=[
+            summary(n, lastUpdated=(now - timedelta(days=d)).isoformat())
+            for n, d in enumerate(days)
+        ],
+    )
+    response = signed_in.get("/conversations")
+    html = response.get_data(as_text=True)
+    order = re.findall(r'href="/conversations/(conv-\d+)', html)
+    assert list(dict.fromkeys(order)) == [
+        "conv-0",
+        "conv-2",
+        "conv-4",
+        "conv-1",
+        "conv-3",
+    ]
+    headings = [
+        " ".join(html_module.unescape(re.sub(r"<[^>]+>", " ", h)).split())
+        for h in re.findall(r'<tr class="group">(.*?)</tr>', html, re.S)
+    ]
+    # Counts of one page are labelled as such, not read as totals.
+    assert headings == [
+        "Previous 30 days \u00b7 3 on this page",
+        "Older \u00b7 2 on this page",
+    ]
+    # Previous/next follow the order the list shows.
+    upstream.get(BASE + "/api/Chat/GetConversation/conv-2", json=summary(2))
+    doc = page(signed_in.get("/conversations/conv-2?from="))
+    (previous,) = doc.find_all("a", **{"data-nav": "prev"})
+    (following,) = doc.find_all("a", **{"data-nav": "next"})
+    assert previous["href"].startswith("/conversations/conv-0?")
+    assert following["href"].startswith("/conversations/conv-4?")

@@ -26,7 +26,7 @@ from werkzeug.wrappers import Response
 from wtforms import HiddenField, PasswordField
 from wtforms.validators import InputRequired, Length
 
-from .airisk import Agent, AIRiskError, TokenRejected
+from .airisk import Agent, AIRiskError, TokenRejected, WrongBaseURL
 from .airisk.service import AIRiskService
 from .sessions import (
     CREATED,
@@ -274,6 +274,9 @@ def token() -> Any:
                     "and that it has not expired."
                 )
                 status = 401
+            except WrongBaseURL as exc:
+                # No token can work until the address is fixed: keep none.
+                error, status = exc.message, 502
             except AIRiskError:
                 # AIRisk is down or the token may not list conversations (a
                 # generic token): keep it, the next page explains.

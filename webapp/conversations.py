@@ -34,6 +34,7 @@ from .airisk import (
     NotFound,
     TokenRejected,
 )
+from .airisk.models import missing_facts, with_list_facts
 from .airisk.service import History, ScanProgress
 from .auth import (
     AgentNames,
@@ -321,6 +322,28 @@ def export_list(fmt: str) -> Response:
 # -- one conversation --------------------------------------------------------
 
 
+def _conversation(cid: str) -> Conversation:
+    """Return a conversation, with facts it lacks taken from its list row.
+
+    GetConversation may not carry dates, tokens, cost or tags; the list the
+    user came from (``from``) did, and is usually still cached.
+    """
+    token = signed_in_token()
+    conversation = airisk().conversation(token, cid, fresh=refresh_requested())
+    if not missing_facts(conversation.summary):
+        return conversation
+    query = ListQuery.from_args(dict(parse_qsl(request.args.get("from", ""))))
+    row = airisk().listed_row(
+        token,
+        cid,
+        results=query.size,
+        skip=(query.page - 1) * query.size,
+        search=query.tag,
+        agent_id=query.agent,
+    )
+    return with_list_facts(conversation, row) if row else conversation
+
+
 def _neighbours(
     conversation_id: str, from_args: str
 ) -> tuple[dict[str, str] | None, dict[str, str] | None]:
@@ -384,9 +407,8 @@ def _neighbours(
 @token_required
 def detail(cid: str) -> Any:
     """Show one conversation, a window of its messages at a time."""
-    token = signed_in_token()
     # Fetch the conversation first: a bad id is a 404 with no upstream call.
-    conversation = airisk().conversation(token, cid, fresh=refresh_requested())
+    conversation = _conversation(cid)
     names = agent_names()
     if _wants_json():
         record = exports.conversation_record(conversation, names)
@@ -449,6 +471,8 @@ def detail(cid: str) -> Any:
         # Normalised, never the raw pairs: a key such as "endpoint" or
         # "_external" inside from= would reach url_for as its own argument.
         list_args=ListQuery.from_args(dict(parse_qsl(from_args))).args(),
+        # Exports look up the same list row for facts the conversation lacks.
+        export_args={"from": from_args} if "from" in request.args else {},
         fetched_at=conversation.fetched_at,
         here=_here,
     )
@@ -476,9 +500,7 @@ def _evidence_url(cid: str) -> str:
 @token_required
 def export(cid: str, fmt: str) -> Any:
     """Export one conversation with its evidence header."""
-    conversation: Conversation = airisk().conversation(
-        signed_in_token(), cid, fresh=refresh_requested()
-    )
+    conversation = _conversation(cid)
     names = agent_names()
     record = exports.conversation_record(conversation, names)
     evidence = exports.Evidence.of(record, _evidence_url(cid))

@@ -51,7 +51,8 @@ def handle_token_rejected(error: TokenRejected) -> Any:
 
 def handle_airisk_error(error: AIRiskError) -> Any:
     """Show a page for a failed AIRisk call; the token is kept."""
-    log.warning("AIRisk call failed: %s", error.detail)
+    if not error.logged:
+        log.warning("AIRisk call failed: %s", error.detail)
     response = render_error(error.status, error.title, error.message)
     if isinstance(error, RateLimited) and error.retry_after:
         body, status = response

@@ -201,11 +201,20 @@ def sort_rows(
 GROUPS = ("Today", "Yesterday", "Previous 7 days", "Previous 30 days", "Older")
 
 
+def calendar_days(when: datetime, now: datetime) -> int:
+    """Return how many UTC calendar days ``when`` is before ``now`` (0: today).
+
+    The one rule for both the group headings and the relative times, so a row
+    that says "yesterday" is always under "Yesterday".
+    """
+    return (now.astimezone(UTC).date() - when.astimezone(UTC).date()).days
+
+
 def time_group(when: datetime | None, now: datetime) -> str:
     """Return the AIRisk-app style group of a date, relative to ``now`` (UTC)."""
     if when is None:
         return "Older"
-    days = (now.astimezone(UTC).date() - when.astimezone(UTC).date()).days
+    days = calendar_days(when, now)
     if days <= 0:
         return "Today"
     if days == 1:

@@ -14,6 +14,7 @@ from markupsafe import Markup, escape
 
 from .airisk import ConversationSummary, Message
 from .auth import AgentNames, token_hint
+from .listing import calendar_days
 from .preferences import current_theme
 from .rendering import render_markdown, set_render_cache_bytes, visible_text
 
@@ -28,11 +29,16 @@ def reltime(value: datetime | None, now: datetime | None = None) -> str:
         return "in the future"
     if seconds < 60:
         return "just now"
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+    # Days are calendar days, as in the list's groups: 23:00 seen at 01:00
+    # is "yesterday", and 38 hours ago at 10:00 is "2 days ago".
+    days = calendar_days(value, now)
+    if days == 1:
+        return "yesterday"
+    if days > 1:
+        return f"{days} days ago"
+    for unit, size in (("hour", 3600), ("minute", 60)):
         if seconds >= size:
             count = seconds // size
-            if unit == "day" and count == 1:
-                return "yesterday"
             return f"{count} {unit}{'s' if count != 1 else ''} ago"
     return "just now"  # pragma: no cover - the loop always returns
 

@@ -10,6 +10,7 @@ from .errors import (
     TokenRejected,
     Unavailable,
     UpstreamTimeout,
+    WrongBaseURL,
 )
 from .models import Agent, Citation, Conversation, ConversationSummary, Message
 
@@ -30,5 +31,6 @@ __all__ = [
     "TokenRejected",
     "Unavailable",
     "UpstreamTimeout",
+    "WrongBaseURL",
     "valid_id",
 ]

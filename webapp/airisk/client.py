@@ -41,9 +41,11 @@ from .errors import (
     Forbidden,
     NotFound,
     RateLimited,
+    RefusedId,
     TokenRejected,
     Unavailable,
     UpstreamTimeout,
+    WrongBaseURL,
 )
 from .models import (
     Agent,
@@ -78,6 +80,12 @@ _REUSE_MIN_BYTES = 4 * 1024
 _REUSE_MAX_BYTES = 16 * 1024 * 1024
 #: Longest Retry-After passed on to the browser, in seconds.
 _MAX_RETRY_AFTER = 24 * 3600
+#: Endpoints that exist for every token: a 404 from them is a wrong address.
+_LIST_ENDPOINTS = frozenset({"ListAgents", "GetConversations"})
+#: Seconds the answer of :meth:`AIRiskClient.api_found` is reused (readiness
+#: probes come every few seconds; the address does not change while running).
+_PROBE_TTL = 30.0
+_CHECK_BASE = " (the API is not at this address: check AIRISK_BASE_URL)"
 
 
 def _own_copy(records: T) -> T:
@@ -88,6 +96,36 @@ def _own_copy(records: T) -> T:
 def valid_id(value: str) -> bool:
     """Return whether ``value`` is acceptable as a conversation or agent id."""
     return ID_PATTERN.fullmatch(value) is not None
+
+
+class _RefusedIds:
+    """Log each id the id guard refuses once, so a pattern too strict for real
+    AIRisk ids shows up in the log without one line per page view.
+    """
+
+    _MAX = 1024
+
+    def __init__(self) -> None:
+        self._seen: OrderedDict[bytes, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def note(self, kind: str, value: str) -> None:
+        """Log that ``value`` was refused as a ``kind`` id, unless already logged."""
+        digest = hashlib.blake2b(
+            value.encode("utf-8", "surrogatepass"), digest_size=16
+        ).digest()
+        with self._lock:
+            if digest in self._seen:
+                return
+            self._seen[digest] = None
+            if len(self._seen) > self._MAX:
+                self._seen.popitem(last=False)
+        # repr() escapes newlines and control characters: one log line per id.
+        log.warning(
+            "Refused %s id %s: it does not match the id pattern (no AIRisk call)",
+            kind,
+            repr(value[:80]) + ("..." if len(value) > 80 else ""),
+        )
 
 
 class RefuseAllCookies(http.cookiejar.DefaultCookiePolicy):
@@ -151,6 +189,9 @@ class AIRiskClient:
         self._reuse: OrderedDict[tuple[str, bytes], tuple[int, Any]] = OrderedDict()
         self._reuse_bytes = 0
         self._reuse_lock = threading.Lock()
+        #: (monotonic expiry, answer) of the last api_found() probe.
+        self._probe: tuple[float, bool | None] = (0.0, None)
+        self._refused = _RefusedIds()
 
     # -- the API --------------------------------------------------------
 
@@ -179,12 +220,24 @@ class AIRiskClient:
             "skip": skip,
             "metadatasearch": search,
         }
+        path = "/api/Chat/GetConversations"
         if agent_id:
             if not valid_id(agent_id):
                 # An agent that cannot exist has no conversations.
+                self._refused.note("agent", agent_id)
                 return []
-            params["agentid"] = agent_id
-        return self._get(token, "/api/Chat/GetConversations", params, parse_summaries)
+            # The documented form: every vendor example puts the agent in the
+            # path, none uses the ``agentid`` query parameter.
+            path += "/" + quote(agent_id, safe="")
+            try:
+                return self._get(token, path, params, parse_summaries)
+            except WrongBaseURL:
+                # AIRisk may answer 404 for an agent it does not know; only
+                # an API that is not found at all is a wrong address.
+                if self.api_found():
+                    return []
+                raise
+        return self._get(token, path, params, parse_summaries)
 
     def get_conversation(self, token: str, conversation_id: str) -> Conversation:
         """Return one conversation with its messages.
@@ -193,9 +246,17 @@ class AIRiskClient:
         :raises AIRiskError: a subclass for each other kind of failure.
         """
         if not valid_id(conversation_id):
-            raise NotFound("conversation id does not match the id pattern")
+            self._refused.note("conversation", conversation_id)
+            raise RefusedId("conversation id does not match the id pattern")
         path = "/api/Chat/GetConversation/" + quote(conversation_id, safe="")
-        conversation = self._get(token, path, None, parse_conversation)
+        try:
+            conversation = self._get(token, path, None, parse_conversation)
+        except NotFound as exc:
+            # Under a wrong base URL every conversation is "not found": say
+            # what is really wrong when the API itself is not there.
+            if self.api_found() is False:
+                raise WrongBaseURL(exc.detail + _CHECK_BASE) from exc
+            raise
         if not conversation.summary.id:
             raise BadResponse("GetConversation: answer has no id")
         return conversation
@@ -207,6 +268,36 @@ class AIRiskClient:
         :raises AIRiskError: a subclass for each other kind of failure.
         """
         self.list_conversations(token, results=1)
+
+    def api_found(self) -> bool | None:
+        """Return whether AIRisk's API answers at the base URL (None: unknown).
+
+        Asks ListAgents without a token: ASP.NET routes before it
+        authenticates, so a known path answers 401 and only a wrong base URL
+        (or a tenant that answers elsewhere) answers 404. The answer is
+        reused for a short while; no token is involved, so it is shared.
+        """
+        expires, found = self._probe
+        if time.monotonic() < expires:
+            return found
+        try:
+            response = self._session().get(
+                self._base + "/api/Chat/ListAgents",
+                headers={"Accept": "application/json"},
+                timeout=(self.settings.connect_timeout, self.settings.read_timeout),
+                allow_redirects=False,
+                stream=True,
+            )
+        except requests.RequestException as exc:
+            log.info("AIRisk address probe failed: %s", type(exc).__name__)
+            found = None
+        else:
+            # The body is not wanted: closing drops the connection instead
+            # of reading whatever a wrong host sends.
+            response.close()
+            found = response.status_code != 404
+        self._probe = (time.monotonic() + _PROBE_TTL, found)
+        return found
 
     # -- HTTP -----------------------------------------------------------
 
@@ -348,7 +439,8 @@ class AIRiskClient:
 
     def _raise_for_status(self, endpoint: str, response: requests.Response) -> None:
         status = response.status_code
-        if status == 200:
+        if status in (200, 204):
+            # 204 (no content) is an empty body, which each parser judges.
             return
         detail = f"{endpoint}: HTTP {status}"
         error: AIRiskError
@@ -356,6 +448,8 @@ class AIRiskClient:
             error = TokenRejected(detail)
         elif status == 403:
             error = Forbidden(detail)
+        elif status == 404 and endpoint in _LIST_ENDPOINTS:
+            error = WrongBaseURL(detail + _CHECK_BASE)
         elif status == 404:
             error = NotFound(detail)
         elif status == 429:
@@ -421,8 +515,12 @@ def _decode(endpoint: str, body: bytes) -> Any:
     might still send; the stdlib decoder then reads them (NaN as missing, the
     surrogate for the parser to replace) instead of failing the page.
 
+    An empty body (or a 204) decodes as None, like ``null``.
+
     :raises BadResponse: if the body is not JSON at all.
     """
+    if not body.strip():
+        return None
     try:
         return msgspec.json.decode(body)
     except (msgspec.DecodeError, RecursionError):

@@ -14,6 +14,8 @@ class AIRiskError(Exception):
     status = 502
     title = "AIRisk answered unexpectedly"
     message = "The AIRisk service gave an answer the dashboard could not use."
+    #: Whether the failure was already logged where it happened.
+    logged = False
 
     def __init__(self, detail: str | None = None) -> None:
         # ``detail`` is for logs only: it names the endpoint and what went
@@ -50,6 +52,32 @@ class NotFound(AIRiskError):
     message = (
         "There is no conversation at this address, or it belongs to someone "
         "this token cannot see."
+    )
+
+
+class RefusedId(NotFound):
+    """An id the id guard refused: AIRisk was not called, and it is logged."""
+
+    #: The client logged it (once per id); the error page need not again.
+    logged = True
+
+
+class WrongBaseURL(AIRiskError):
+    """AIRisk's API is not found at the configured address (a 404 on a list).
+
+    ListAgents and GetConversations exist for every token, so a 404 from them
+    means the path is wrong: AIRISK_BASE_URL, or a tenant that answers at
+    another address. Not a NotFound: no conversation is missing.
+    """
+
+    status = 502
+    title = "AIRisk is not at the configured address"
+    message = (
+        "AIRisk answered \u201cnot found\u201d for its conversation API at the "
+        "address the dashboard is configured with. The AIRISK_BASE_URL setting "
+        "is probably wrong: it should be the tenant's address (such as "
+        "https://tenant.aicrisk.com, without /api). Ask whoever runs the "
+        "dashboard to check it."
     )
 
 

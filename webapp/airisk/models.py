@@ -9,17 +9,22 @@ payload of the wrong top-level type is an error.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import MAXYEAR, MINYEAR, UTC, datetime
 from typing import Any
 
-from .errors import BadResponse
+from .errors import BadResponse, NotFound
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _KINDS = {"ai": "ai", "assistant": "ai", "user": "user", "system": "system"}
 _LABELS = {"ai": "AI", "user": "User", "system": "System"}
+#: ``messageType`` as a number: a .NET enum serialised without its names. The
+#: order is the documented names' order (inferred: no numeric sample seen).
+_NUMBERED_TYPES = ("User", "AI", "System")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +52,20 @@ class ConversationSummary:
     cost: float | None
     flagged: bool | None
     metadata: tuple[str, ...]
+    #: Whether the answer carried ``metaData`` at all (no tags vs not said).
+    tags_reported: bool = True
+
+
+#: The facts GetConversation may leave out; the list row has them too.
+LIST_FACTS = (
+    "created",
+    "updated",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cost",
+    "flagged",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +191,45 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def _tags(value: Any) -> tuple[str, ...]:
+    """Return ``metaData`` as tags: an array, or JSON (or plain text) in a string.
+
+    AIRisk documents a string array; a string holding JSON is what a server
+    that stores the column as text sends, and a bare string is one tag.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return ()
+        try:
+            value = json.loads(text)
+        except (ValueError, RecursionError):
+            return (_text(text),)
+        if isinstance(value, str):
+            value = [value]
+    if isinstance(value, Mapping):
+        return tuple(
+            f"{_text(key)}: {_text(item)}"
+            for key, item in value.items()
+            if item is not None and not isinstance(item, list | Mapping)
+        )
+    return tuple(
+        _text(tag)
+        for tag in _list(value)
+        if tag is not None and tag != "" and not isinstance(tag, list | Mapping)
+    )
+
+
+def _message_type(value: Any) -> str:
+    """Return ``messageType`` as a name; a number maps to the documented names."""
+    number = _int(value)
+    if number is None:
+        return _text(value) or "Unknown"
+    if 0 <= number < len(_NUMBERED_TYPES):
+        return _NUMBERED_TYPES[number]
+    return f"Type {number}"
+
+
 def _cost(value: Any) -> float | None:
     if isinstance(value, Mapping):
         return _float(value.get("totalCost"))
@@ -218,7 +276,8 @@ def parse_summary(item: Mapping[str, Any]) -> ConversationSummary:
         total_tokens=_int(item.get("totalTokens")),
         cost=_cost(item.get("currentCost")),
         flagged=_bool(item.get("hasFlag")),
-        metadata=tuple(_text(tag) for tag in _list(item.get("metaData")) if tag),
+        metadata=_tags(item.get("metaData")),
+        tags_reported=item.get("metaData") is not None,
     )
 
 
@@ -250,7 +309,7 @@ def _parse_message(item: Mapping[str, Any], index: int) -> Message:
     return Message(
         # Messages need an id for their anchor; fall back to the position.
         id=_text(item.get("id")) or f"n{index}",
-        type=_text(item.get("messageType")) or "Unknown",
+        type=_message_type(item.get("messageType")),
         text=_text(item.get("text")),
         feedback=_optional_text(item.get("feedback")),
         file_name=_text(item.get("fileName")),
@@ -266,11 +325,48 @@ def _parse_message(item: Mapping[str, Any], index: int) -> Message:
 def parse_conversation(payload: Any) -> Conversation:
     """Parse a GetConversation answer (one JSON object with its messages).
 
+    :raises NotFound: if the payload is empty (a 204, no body, ``null``).
     :raises BadResponse: if the payload is not an object.
     """
+    if payload is None:
+        # What ASP.NET sends when the action found nothing to return.
+        raise NotFound("GetConversation: empty answer")
     item = _mapping(payload, "GetConversation")
     messages = [m for m in _list(item.get("messages")) if isinstance(m, Mapping)]
     return Conversation(
         summary=parse_summary(item),
         messages=tuple(_parse_message(m, i) for i, m in enumerate(messages)),
+    )
+
+
+def missing_facts(summary: ConversationSummary) -> bool:
+    """Return whether a conversation lacks facts a list row could give."""
+    return not summary.tags_reported or any(
+        getattr(summary, name) is None for name in LIST_FACTS
+    )
+
+
+def with_list_facts(
+    conversation: Conversation, row: ConversationSummary
+) -> Conversation:
+    """Return ``conversation`` with the facts it lacks taken from its list row.
+
+    Neither public client reads dates, tokens, cost or tags from
+    GetConversation, so AIRisk may leave them out there; what it did send wins.
+    """
+    summary = conversation.summary
+    if row.id != summary.id:
+        return conversation
+    changes: dict[str, Any] = {
+        name: getattr(row, name)
+        for name in LIST_FACTS
+        if getattr(summary, name) is None and getattr(row, name) is not None
+    }
+    if not summary.tags_reported and row.tags_reported:
+        changes["metadata"] = row.metadata
+        changes["tags_reported"] = True
+    if not changes:
+        return conversation
+    return dataclasses.replace(
+        conversation, summary=dataclasses.replace(summary, **changes)
     )

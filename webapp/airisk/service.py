@@ -21,6 +21,8 @@ from .models import Agent, Conversation, ConversationSummary
 
 T = TypeVar("T")
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 #: Rows asked for per call while scanning the whole history.
 SCAN_PAGE_SIZE = 100
 
@@ -171,6 +173,10 @@ class AIRiskService:
         rows = self.client.list_conversations(
             token, results=results, skip=skip, search=search, agent_id=agent_id
         )
+        # AIRisk documents no order: sort each page newest first (as the
+        # public client does), so its time groups, previous/next and JSON
+        # all see one order. A row with no date goes last.
+        rows.sort(key=lambda row: row.updated or _EPOCH, reverse=True)
         page = ConversationPage(tuple(rows), _now())
         self.cache.set(key, page, ttl=self.policy.pages)
         return page
@@ -190,6 +196,35 @@ class AIRiskService:
         )
         self.cache.set(key, conversation, ttl=self.policy.conversations)
         return conversation
+
+    def listed_row(
+        self,
+        token: str,
+        conversation_id: str,
+        *,
+        results: int = 20,
+        skip: int = 0,
+        search: str = "",
+        agent_id: str = "",
+    ) -> ConversationSummary | None:
+        """Return the row a cached list shows for a conversation, if any.
+
+        Looks in the list page the user came from (``results``...), the
+        scan of that list, and the default first page and scan; never calls
+        AIRisk (the row is a fallback for facts, not worth a request).
+        """
+        keys = [
+            f"page:{results}:{skip}:{agent_id}:{search}",
+            f"history:{agent_id}:{search}",
+            "page:20:0::",
+            "history::",
+        ]
+        for key in dict.fromkeys(keys):  # in order, without repeats
+            _, hit = self._cached(token, key, False)
+            for row in getattr(hit, "rows", ()):
+                if row.id == conversation_id:
+                    return cast(ConversationSummary, row)
+        return None
 
     def cached_history(
         self, token: str, *, agent_id: str = "", search: str = ""

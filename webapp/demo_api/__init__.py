@@ -13,7 +13,7 @@ from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
 from .data import DEMO_TOKENS, Dataset, build_dataset
-from .views import bp, http_error
+from .views import AspNetPaths, bp, http_error
 
 __all__ = ["DEMO_TOKENS", "Dataset", "build_dataset", "create_demo_app"]
 
@@ -32,6 +32,7 @@ def create_demo_app(
     app.extensions["airisk_demo_cache"] = {}
     app.register_blueprint(bp)
     app.register_error_handler(HTTPException, http_error)
+    app.wsgi_app = AspNetPaths(app)  # type: ignore[method-assign]
 
     if latency_ms:
         delay = latency_ms / 1000

@@ -85,6 +85,9 @@ class Dataset:
     extra_agents: dict[str, list[Json]]  # user id -> agents only they see
     large: LargeHistory  # demo-large: built on first use, not in ``users``
     _by_id: dict[str, tuple[str, Json]] = field(repr=False)
+    #: Conversations whose GetConversation answer leaves out dates, tokens,
+    #: cost and tags (their list rows keep them), as AIRisk may.
+    sparse: frozenset[str] = frozenset()
 
     def grant_for(self, token: str) -> TokenGrant | None:
         """Return the grant of a valid token, or None if unknown or expired.
@@ -324,4 +327,10 @@ def build_dataset(seed: int, now: datetime) -> Dataset:
         large=large,
         extra_agents={hostile_user.user_id: hostile_user.agents},
         _by_id=by_id,
+        # Every ninth of Alice's, from the fifth: two on the first list page.
+        sparse=frozenset(
+            conv["id"]
+            for index, conv in enumerate(users[alice.user_id])
+            if index % 9 == 4 and conv is not long_conv
+        ),
     )

@@ -8,7 +8,10 @@ Semantics the vendor leaves undocumented, and what the demo does:
   ``metaData`` is null or empty never matches a non-empty search. An empty
   search matches everything.
 - An empty ``agentid`` query value means "no agent filter"; on
-  ``GetConversations/<agentid>`` the path wins over the query.
+  ``GetConversations/<agentid>`` (the documented form) the path wins over
+  the query.
+- Paths route as ASP.NET Core routes them: literal segments in any case,
+  with or without a trailing slash (:class:`AspNetPaths`).
 - Errors are RFC 9457 ProblemDetails in ASP.NET Core's shape (``type``,
   ``title``, ``status``, ``traceId``; ``errors`` on 400).
 """
@@ -20,13 +23,16 @@ import re
 import secrets
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, ParamSpec
+from typing import TYPE_CHECKING, Any, ParamSpec
 
-from flask import Blueprint, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from .conversations import Json
 from .data import Dataset
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 P = ParamSpec("P")
 
@@ -45,6 +51,18 @@ _PROBLEM_TYPES = {
     500: "https://tools.ietf.org/html/rfc9110#section-15.6.1",
 }
 _INT = re.compile(r"-?\d{1,10}")
+#: What GetConversation leaves out for the dataset's ``sparse`` conversations.
+_LIST_ONLY_FIELDS = frozenset(
+    {
+        "createdDate",
+        "lastUpdated",
+        "promptTokens",
+        "completionTokens",
+        "totalTokens",
+        "currentCost",
+        "metaData",
+    }
+)
 _MAX_RESULTS = 1000
 
 
@@ -88,6 +106,33 @@ def http_error(error: HTTPException) -> Response:
         if name.lower() == "allow":
             response.headers["Allow"] = value
     return response
+
+
+class AspNetPaths:
+    """Route paths as ASP.NET Core does: literals in any case, trailing slash ok.
+
+    Werkzeug matches case-sensitively and answers 404 for an extra trailing
+    slash; AIRisk (ASP.NET) accepts ``/api/chat/getconversations/`` as well,
+    and a client written against it may send either.
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self.wsgi_app = app.wsgi_app
+        self.literals = {
+            part.lower(): part
+            for rule in app.url_map.iter_rules()
+            for part in rule.rule.split("/")
+            if part and "<" not in part
+        }
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Any:
+        path: str = environ.get("PATH_INFO", "")
+        if len(path) > 1 and path.endswith("/"):
+            path = path[:-1]
+        environ["PATH_INFO"] = "/".join(
+            self.literals.get(part.lower(), part) for part in path.split("/")
+        )
+        return self.wsgi_app(environ, start_response)
 
 
 def _bearer_token() -> str | None:
@@ -199,6 +244,8 @@ def get_conversation(conversation_id: str) -> Response:
     cache: dict[str, bytes] = current_app.extensions["airisk_demo_cache"]
     body = cache.get(conversation_id)
     if body is None:
+        if conversation_id in dataset().sparse:
+            conv = {k: v for k, v in conv.items() if k not in _LIST_ONLY_FIELDS}
         body = json_response(conv).get_data()
         cache[conversation_id] = body
     return Response(body, status=200, content_type=JSON_TYPE)
