@@ -39,16 +39,16 @@ def store_files(tmp_path: Path) -> list[Path]:
     return [p for p in (tmp_path / "sessions").rglob("*") if p.is_file()]
 
 
-def records(tmp_path: Path, store: str = "signed-in") -> list[dict[str, Any]]:
-    """Return the session records of one store (not cachelib's count file)."""
+def records(tmp_path: Path) -> list[dict[str, Any]]:
+    """Return the signed-in sessions in the store (the records' data)."""
     found = []
-    for path in (tmp_path / "sessions" / store).glob("*"):
+    for path in (tmp_path / "sessions" / "signed-in").glob("*"):
         try:
-            value = json.loads(path.read_bytes()[4:])
+            value = json.loads(path.read_bytes())
         except ValueError:
             continue
-        if isinstance(value, dict):
-            found.append(value)
+        if isinstance(value, dict) and isinstance(value.get("d"), dict):
+            found.append(value["d"])
     return found
 
 
@@ -145,17 +145,21 @@ def test_malformed_tokens_get_a_clear_message(
     assert len(upstream.calls) == 0
 
 
-def test_generic_token_is_kept_and_list_says_forbidden(
-    client: FlaskClient, upstream: responses.RequestsMock
+def test_generic_token_is_explained_and_not_signed_in(
+    client: FlaskClient, upstream: responses.RequestsMock, tmp_path: Path
 ) -> None:
+    """Issue 14 item 12: no 403 page whose only link points back to itself."""
     upstream.get(LIST_URL, status=403)
-    upstream.get(AGENTS_URL, json=[])
     response = enter_token(client, TOKEN)
-    assert urlsplit(response.headers["Location"]).path == "/conversations"
-    listing = client.get("/conversations")
-    assert listing.status_code == 403
-    assert "user token" in page(listing).text
-    assert client.get("/conversations").status_code == 403, "token kept"
+    assert response.status_code == 403
+    doc = page(response)
+    assert "application (generic) token" in doc.text
+    assert "Paste a user token" in doc.text
+    assert "team deployment" in doc.text
+    (field,) = doc.find_all("input", name="token")
+    assert "value" not in field, "the form is there to paste another token"
+    assert records(tmp_path) == []
+    assert client.get("/conversations").status_code == 303, "not signed in"
 
 
 def test_token_form_requires_csrf(client: FlaskClient, upstream: Any) -> None:
@@ -385,13 +389,13 @@ def test_absolute_timeout_ends_an_active_session(
 def test_anonymous_flood_cannot_evict_a_signed_in_session(
     tmp_path: Path, accepting: responses.RequestsMock
 ) -> None:
-    app = make_app(tmp_path, SESSION_MAX_ANONYMOUS=50)
+    app = make_app(tmp_path, SESSION_MAX_SIGNED_IN=2)
     user = app.test_client()
     enter_token(user, TOKEN)
     for _ in range(300):
         app.test_client().get("/token")
     assert user.get("/conversations").status_code == 200
-    assert len(records(tmp_path, "anonymous")) <= 51, "anonymous store is bounded"
+    assert len(records(tmp_path)) == 1, "anonymous visits store nothing"
 
 
 def test_forged_pickle_in_the_store_is_never_unpickled(

@@ -272,7 +272,9 @@ def test_unreachable_airisk_is_a_503_page(tmp_path: Path) -> None:
         browser = Browser(server.url)
         landed = sign_in(browser)
         assert landed.status_code == 503
-        assert "could not reach the AIRisk service" in Page(landed.text).text
+        doc = Page(landed.text)
+        assert "AIRisk did not answer; try again" in doc.text
+        assert doc.find_all("input", name="token"), "the token page, not a sign-in"
 
 
 def test_the_demo_command_serves_dashboard_and_api(tmp_path: Path) -> None:

@@ -34,7 +34,6 @@ from hostile_server import (
     can_bind,
     drip_error_body,
     redirect_to,
-    refused_url,
     respond,
     status,
 )
@@ -239,7 +238,11 @@ def test_misbehaving_upstream_gets_a_clear_page_in_time(
 def test_connection_refused_is_unavailable(
     tmp_path: Path, worker: ThreadPoolExecutor
 ) -> None:
-    dashboard = signed_in(tmp_path, worker, None, refused_url())
+    # Signed in while AIRisk answered (a token is accepted only then); the
+    # listener is gone afterwards, so the port refuses connections.
+    with HostileServer() as server:
+        dashboard = signed_in(tmp_path, worker, server)
+    dashboard.upstream = None
 
     seen = dashboard.visit(DETAIL)
 

@@ -27,14 +27,15 @@ from wtforms import HiddenField, PasswordField
 from wtforms.validators import InputRequired, Length
 
 from .airisk import Agent, AIRiskError, TokenRejected, WrongBaseURL
+from .airisk.errors import Forbidden, RateLimited, UpstreamTimeout
 from .airisk.service import AIRiskService
 from .sessions import (
     CREATED,
     SEEN,
     TOKEN,
     SafeSessions,
+    SessionLimit,
     TokenCipher,
-    allow_write,
 )
 
 bp = Blueprint("auth", __name__)
@@ -202,23 +203,32 @@ def redirect_to_token_page(reason: str | None = None) -> Response:
 
 
 def sign_in(token: str) -> None:
-    """Store ``token`` in a brand-new session (new id, new CSRF token)."""
-    interface = _store()
-    # Flask-Session's regenerate() does nothing on an empty session and
-    # session.clear() keeps the id, so rotate by hand: drop the old record,
-    # take a new id, and only then fill the session.
-    interface.discard(_session())
+    """Store ``token`` in a brand-new session (new id, new CSRF token).
+
+    :raises SessionLimit: when the store is full of other clients' sessions.
+    """
+    # Session ids are rotated by hand (Flask-Session's regenerate() does
+    # nothing on an empty session and session.clear() keeps the id): fill
+    # the session, store it under a fresh id, then drop the old record.
+    previous, previous_sid = dict(session), _session().sid
     session.clear()
-    _session().sid = interface.new_sid()
     now = int(time.time())
     session[TOKEN] = _cipher().encrypt(token)
     session[CREATED] = now
     session[SEEN] = now
-    session.pop("csrf_token", None)
     g.pop("csrf_token", None)
     generate_csrf()
+    try:
+        _store().create(_session(), _store().client_of(request))
+    except SessionLimit:
+        # Nothing is kept; the browser stays as it was.
+        session.clear()
+        session.update(previous)
+        _session().sid = previous_sid
+        session.modified = False
+        raise
+    _store().remove(previous_sid)
     g.airisk_token = token
-    allow_write()
     _remember_sign_in(now)
 
 
@@ -233,7 +243,6 @@ def sign_out(reason: str | None = None) -> None:
     session.clear()
     g.airisk_token = None
     g.session_end_reason = reason
-    allow_write()
     _forget_sign_in()
 
 
@@ -266,24 +275,16 @@ def token() -> Any:
             )
             status = 400
         else:
-            try:
-                airisk().client.check_token(candidate)
-            except TokenRejected:
-                error = (
-                    "AIRisk rejected this token. Check that you copied all of it "
-                    "and that it has not expired."
-                )
-                status = 401
-            except WrongBaseURL as exc:
-                # No token can work until the address is fixed: keep none.
-                error, status = exc.message, 502
-            except AIRiskError:
-                # AIRisk is down or the token may not list conversations (a
-                # generic token): keep it, the next page explains.
-                pass
-            if error is None:
-                sign_in(candidate)
-                return redirect(safe_next(form.next.data), code=303)
+            refusal = _refusal(candidate)
+            if refusal is None:
+                try:
+                    sign_in(candidate)
+                except SessionLimit:
+                    status, error = 503, _FULL
+                else:
+                    return redirect(safe_next(form.next.data), code=303)
+            else:
+                status, error = refusal
     elif request.method == "POST":
         status = 400
     return (
@@ -343,6 +344,51 @@ def _ended_by_the_store() -> str | None:
     _forget_sign_in()
     signed_in_for = time.time() - int(raw)
     return "absolute" if signed_in_for > _store().absolute.total_seconds() else "idle"
+
+
+_FULL = (
+    "The dashboard has as many people signed in as it is set up to hold. "
+    "Try again later; an administrator can raise SESSION_MAX_SIGNED_IN."
+)
+_GENERIC = (
+    "This is an application (generic) token: AIRisk accepts it, but it "
+    "belongs to no user, so it cannot read conversation history. Paste a "
+    "user token instead, the one AIRisk issues to your own account (your "
+    "AIRisk administrator can create one for you). In a team deployment you "
+    "do not paste a token at all: the dashboard gets user tokens itself."
+)
+_NO_ANSWER = "AIRisk did not answer; try again in a moment. Nothing was kept."
+
+
+def _refusal(candidate: str) -> tuple[int, str] | None:
+    """Return why AIRisk did not accept ``candidate`` (status, message), or None.
+
+    A token is accepted only once AIRisk has listed conversations with it:
+    while AIRisk is unreachable, slow or failing, any made-up string would
+    otherwise sign in.
+    """
+    try:
+        airisk().client.check_token(candidate)
+    except TokenRejected:
+        return 401, (
+            "AIRisk rejected this token. Check that you copied all of it "
+            "and that it has not expired."
+        )
+    except WrongBaseURL as exc:
+        # No token can work until the address is fixed.
+        return 502, exc.message
+    except Forbidden:
+        return 403, _GENERIC
+    except RateLimited:
+        return 429, (
+            "AIRisk asked the dashboard to slow down, so the token could not "
+            "be checked. Wait a moment, then try again. Nothing was kept."
+        )
+    except UpstreamTimeout:
+        return 504, _NO_ANSWER
+    except AIRiskError as error:
+        return error.status, _NO_ANSWER
+    return None
 
 
 def _clean_token(raw: str) -> str | None:

@@ -63,10 +63,12 @@ class Defaults:
     SESSION_IDLE_MINUTES: int = 30
     #: Hours after token entry at which a session ends regardless of use.
     SESSION_ABSOLUTE_HOURS: int = 8
-    #: Most signed-in sessions kept; past it expired ones are dropped first.
+    #: Most signed-in sessions kept; past it new sign-ins are refused.
     SESSION_MAX_SIGNED_IN: int = 10_000
-    #: Most anonymous (token form) sessions kept; the oldest are dropped.
-    SESSION_MAX_ANONYMOUS: int = 5_000
+    #: Most signed-in sessions per client address; past it its oldest end.
+    SESSION_MAX_PER_CLIENT: int = 100
+    #: Seconds the session Redis may take to answer (no retries).
+    SESSION_REDIS_TIMEOUT: float = 1.0
     #: Send the session cookie over HTTPS only. Set to 1 behind TLS.
     SESSION_COOKIE_SECURE: bool = False
     #: Reverse proxies in front (their X-Forwarded-For/-Proto/-Host are trusted).
@@ -191,7 +193,8 @@ def validate(config: Mapping[str, Any], *, allow_generated_secret: bool) -> None
         "SESSION_IDLE_MINUTES",
         "SESSION_ABSOLUTE_HOURS",
         "SESSION_MAX_SIGNED_IN",
-        "SESSION_MAX_ANONYMOUS",
+        "SESSION_MAX_PER_CLIENT",
+        "SESSION_REDIS_TIMEOUT",
         "AIRISK_SCAN_MAX",
         "CACHE_REDIS_TIMEOUT",
     ):

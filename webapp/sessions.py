@@ -1,17 +1,26 @@
 """Server-side sessions that hold an encrypted AIRisk token.
 
-Built on Flask-Session's cachelib (default) and Redis interfaces with three
-changes, each closing a trap found in Flask-Session 0.8 / cachelib 0.17:
+The session interface is our own (on Flask-Session's session class), built
+around four rules, each closing a hole found in Flask-Session 0.8 / cachelib
+0.17 or by an attack on the dashboard (issue 17):
 
-* Signed-in and anonymous sessions live in separate stores. The token form
-  needs a CSRF token, so every anonymous visit creates a session; cachelib
-  evicts the *oldest* entries past its threshold, so in one shared store a
-  flood of anonymous visits would log real users out.
-* The stores serialize with JSON, never pickle: a forged record placed in the
-  store cannot run code when it is read.
-* A signed-in session is written only when :func:`allow_write` was called
-  (token entry, sign-out, the idle-timeout touch). A slow request that loaded
-  the session before a sign-out can then never write the token back.
+* **Only a signed-in session is kept server-side.** The token form and the
+  theme switch need a CSRF token, and every visit (a 404 too) used to store a
+  session for it: 5,000 anonymous requests made each new one rescan the
+  session folder. An anonymous session holds nothing but the CSRF secret, so
+  it travels in a signed cookie, and a page that signs no one in writes
+  nothing to the store.
+* **The store is bounded exactly, in O(1) per sign-in, under many
+  processes**: a per-client cap (a flood of sign-ins from one address evicts
+  that address's own oldest sessions) and a global cap (past it, sign-in is
+  refused with a message; no one else is signed out). The filesystem store
+  counts under an ``fcntl`` lock, Redis in one Lua script.
+* **The store is written only at sign-in, at the idle-timeout touch (only if
+  the session still exists) and at sign-out**, never at the end of a request:
+  a slow request that loaded the session before a sign-out can never write
+  the token back.
+* **Records are JSON, never pickle**: a forged record placed in the store
+  cannot run code when it is read.
 
 The token itself is stored encrypted (Fernet, key derived from ``SECRET_KEY``,
 older keys from ``SECRET_KEY_FALLBACKS`` still decrypt), so a copy of the
@@ -21,61 +30,53 @@ session store yields no usable token.
 from __future__ import annotations
 
 import base64
+import fcntl
+import hashlib
+import hmac
+import ipaddress
 import json
+import logging
 import os
+import re
 import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
-from typing import IO, Any
+from typing import Any
 
-from cachelib.file import FileSystemCache
-from cachelib.serializers import FileSystemSerializer
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from flask import Flask, Request, Response, g, request, session
+from flask import Flask, Request, Response, request, session
+from flask.sessions import SessionInterface
 from flask_session.base import ServerSideSession
-from flask_session.cachelib import CacheLibSessionInterface
-from flask_session.cachelib.cachelib import CacheLibSession
-from flask_session.redis import RedisSessionInterface
-from flask_session.redis.redis import RedisSession
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from redis import Redis
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 from werkzeug.exceptions import ServiceUnavailable
 
+log = logging.getLogger(__name__)
+
 #: Session keys. Short and meaningless to a reader of the store.
 TOKEN = "t"
 CREATED = "c"
 SEEN = "s"
 
+#: Seconds an anonymous session (the form's CSRF secret, in a cookie) lasts.
 _ANONYMOUS_TTL = 3600
-
-
-class JSONSerializer(FileSystemSerializer):
-    """cachelib file serializer that reads and writes JSON objects only."""
-
-    def dump(self, value: Any, f: IO[bytes], protocol: int = 0) -> None:
-        """Write ``value`` as JSON (``protocol`` is pickle's, and unused)."""
-        f.write(json.dumps(value, separators=(",", ":")).encode())
-
-    def load(self, f: IO[bytes]) -> Any:
-        """Read a JSON object (a session) or integer (cachelib's entry count).
-
-        Anything else reads as missing, so a forged record is no session.
-        """
-        try:
-            value = json.loads(f.read())
-        except ValueError:
-            return None
-        return value if isinstance(value, dict | int) else None
-
-
-class JSONFileSystemCache(FileSystemCache):
-    """cachelib's file cache without pickle."""
-
-    serializer = JSONSerializer()
+#: An anonymous cookie starts with this; a session id never holds a dot.
+_ANONYMOUS_PREFIX = "a."
+_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
+#: A record outlives its session by this long, so the next request can still
+#: tell the user why the session ended (inactivity, maximum length).
+_END_GRACE = 15 * 60
+#: The filesystem store recounts its folder (and drops expired records) at
+#: most this often, and at the global cap at most every _SWEEP_AT_CAP.
+_SWEEP_EVERY = 3600
+_SWEEP_AT_CAP = 30
 
 
 class TokenCipher:
@@ -137,192 +138,538 @@ def derive_key(secret: str, purpose: str) -> bytes:
     return hkdf.derive(secret.encode())
 
 
-def allow_write() -> None:
-    """Let this request write the signed-in session (token entry, sign-out)."""
-    g._session_write_allowed = True
+def client_key(name_key: bytes, address: str | None) -> str:
+    """Return the name the per-client cap gives ``address``: an HMAC of it.
+
+    An IPv6 client gets a whole /64 (one host usually holds one), so a
+    flood cannot step around the cap by rotating addresses in its subnet.
+    The store never holds the address itself.
+    """
+    text = address or "unknown"
+    try:
+        parsed = ipaddress.ip_address(text)
+    except ValueError:
+        pass
+    else:
+        if parsed.version == 6 and parsed.ipv4_mapped is None:
+            text = str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+        elif parsed.version == 6 and parsed.ipv4_mapped is not None:
+            text = str(parsed.ipv4_mapped)
+    return hmac.new(name_key, text.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 class StoreUnavailable(Exception):
-    """The session store cannot be reached (Redis down, disk unreadable)."""
+    """The session store cannot be reached or refuses writes."""
 
 
-class SafeSessions:
-    """The rules every session backend here follows (mixed into Flask-Session).
+class SessionLimit(Exception):
+    """The store holds SESSION_MAX_SIGNED_IN sessions: no new sign-in now."""
 
-    Subclasses provide ``_read(store_id)``, ``_write(store_id, data, ttl)``
-    and ``_remove(store_id)``, each raising :class:`StoreUnavailable` when the
-    store is out of reach.
+
+class SafeSessions(SessionInterface):
+    """The rules every session backend here follows.
+
+    Subclasses provide ``_read(sid)``, ``_create(sid, data, ttl, client)``,
+    ``_replace(sid, data, ttl)``, ``_remove(sid)`` and ``_probe()``, each
+    raising :class:`StoreUnavailable` when the store is out of reach or
+    refuses the write.
     """
 
-    idle: timedelta
-    absolute: timedelta
-    session_class: type[ServerSideSession]
+    session_class = ServerSideSession
 
-    # Flask-Session hooks, in terms of the three primitives ------------------
-
-    def _retrieve_session_data(self, store_id: str) -> dict[str, Any] | None:
-        return self._read(store_id)
-
-    def _delete_session(self, store_id: str) -> None:
-        self._remove(store_id)
-
-    def _upsert_session(
-        self, session_lifetime: timedelta, session: ServerSideSession, store_id: str
+    def __init__(
+        self,
+        *,
+        idle: timedelta,
+        absolute: timedelta,
+        max_signed_in: int,
+        max_per_client: int,
+        name_key: bytes,
     ) -> None:
-        data = dict(session)
-        ttl = self._signed_in_ttl(data) if TOKEN in data else _ANONYMOUS_TTL
-        self._write(store_id, data, ttl)
+        self.idle = idle
+        self.absolute = absolute
+        self.max_signed_in = max_signed_in
+        self.max_per_client = max_per_client
+        self._name_key = name_key
+
+    # Flask's interface ----------------------------------------------------
 
     def open_session(self, app: Flask, request: Request) -> ServerSideSession:
-        """Open the session; an unreachable store gives an empty, marked one."""
-        try:
-            return super().open_session(app, request)  # type: ignore[misc]
-        except StoreUnavailable:
-            session = self.session_class(sid=self.new_sid(), permanent=True)
-            session.store_unavailable = True
-            return session
+        """Open the signed-in session the cookie names, or the anonymous one.
+
+        An unreachable store gives an empty session marked
+        ``store_unavailable``.
+        """
+        raw = request.cookies.get(self.get_cookie_name(app), "")
+        if raw.startswith(_ANONYMOUS_PREFIX):
+            return self.session_class(self._load_anonymous(app, raw), sid="")
+        if _SESSION_ID.fullmatch(raw):
+            try:
+                data = self._read(raw)
+            except StoreUnavailable:
+                empty = self.session_class(sid="")
+                empty.store_unavailable = True
+                return empty
+            if data is not None and TOKEN in data:
+                return self.session_class(data, sid=raw)
+        return self.session_class(sid="")
 
     def save_session(
         self, app: Flask, session: ServerSideSession, response: Response
     ) -> None:
-        """Save as Flask-Session does, but never write a signed-in session late."""
+        """Set the cookie; never write the store (that happened already)."""
         if getattr(session, "store_unavailable", False):
             return
-        if (
-            session.modified
-            and session.get(TOKEN)
-            and not g.get("_session_write_allowed", False)
-        ):
-            session.modified = False
-        try:
-            super().save_session(app, session, response)  # type: ignore[misc]
-        except StoreUnavailable:
-            # The page is already rendered; the next request will show the
-            # "session store unavailable" page.
-            pass
+        if session.accessed:
+            response.vary.add("Cookie")
+        if TOKEN in session:
+            if getattr(session, "issued", False):
+                max_age = int(self.absolute.total_seconds())
+                self._set_cookie(app, response, session.sid, max_age)
+            # Otherwise nothing: the store was written when the session
+            # changed (sign-in, touch), never late by a slow request.
+            return
+        if not session.modified:
+            return
+        data = {k: v for k, v in session.items() if k != "_permanent"}
+        if not data:
+            # Signed out (or nothing left): drop the cookie.
+            response.delete_cookie(
+                self.get_cookie_name(app),
+                domain=self.get_cookie_domain(app),
+                path=self.get_cookie_path(app),
+            )
+            return
+        value = _ANONYMOUS_PREFIX + self._anonymous_serializer(app).dumps(data)
+        self._set_cookie(app, response, value, _ANONYMOUS_TTL)
 
-    # Our additions --------------------------------------------------------
+    def _set_cookie(
+        self, app: Flask, response: Response, value: str, max_age: int
+    ) -> None:
+        response.set_cookie(
+            self.get_cookie_name(app),
+            value,
+            max_age=max_age,
+            domain=self.get_cookie_domain(app),
+            path=self.get_cookie_path(app),
+            httponly=self.get_cookie_httponly(app),
+            secure=self.get_cookie_secure(app),
+            samesite=self.get_cookie_samesite(app),
+        )
+        response.vary.add("Cookie")
+
+    # What auth.py calls ---------------------------------------------------
 
     def new_sid(self) -> str:
         """Return a fresh random session id."""
         return secrets.token_urlsafe(32)
 
+    def client_of(self, request: Request) -> str:
+        """Return the per-client cap's name for the client of ``request``."""
+        # ProxyFix (TRUSTED_PROXIES) has already put the real client here.
+        return client_key(self._name_key, request.remote_addr)
+
+    def create(self, session: ServerSideSession, client: str) -> None:
+        """Store the just signed-in ``session`` under a fresh id, now.
+
+        :raises SessionLimit: when the store holds its maximum of sessions.
+        :raises SessionStoreDown: when the store is out of reach.
+        """
+        session.sid = self.new_sid()
+        data = dict(session)
+        try:
+            self._create(session.sid, data, self._record_ttl(data), client)
+        except StoreUnavailable as exc:
+            raise SessionStoreDown() from exc
+        session.modified = False
+        session.issued = True
+
     def discard(self, session: ServerSideSession) -> None:
         """Delete ``session`` from the store now."""
-        self._remove(self._get_store_id(session.sid))  # type: ignore[attr-defined]
+        self.remove(session.sid)
+
+    def remove(self, sid: str) -> None:
+        """Delete the session ``sid`` (if any) from the store now."""
+        if _SESSION_ID.fullmatch(sid or ""):
+            self._remove(sid)
 
     def touch(self, session: ServerSideSession) -> None:
         """Record activity now, writing the store immediately.
 
         Writing at once (not at the end of the request) means a slow request
-        has nothing left to write when it finishes.
+        has nothing left to write when it finishes; and the record is only
+        replaced if it still exists, so a touch racing a sign-out cannot
+        bring the session back.
         """
         session[SEEN] = int(time.time())
-        store_id = self._get_store_id(session.sid)  # type: ignore[attr-defined]
-        self._write(store_id, dict(session), self._signed_in_ttl(dict(session)))
         session.modified = False
+        data = dict(session)
+        try:
+            self._replace(session.sid, data, self._record_ttl(data))
+        except StoreUnavailable as exc:
+            # The activity is not recorded; the page itself can still be shown.
+            log.warning("Could not record session activity: %s", exc)
 
     def ping(self) -> bool:
-        """Return whether the store answers (for the readiness check)."""
+        """Return whether the store accepts a write (for the readiness check)."""
         try:
-            self._read(self._get_store_id("readiness-probe"))  # type: ignore[attr-defined]
-        except StoreUnavailable:
+            self._probe()
+        except StoreUnavailable as exc:
+            log.warning("Session store refuses writes: %s", exc)
             return False
         return True
 
-    def _signed_in_ttl(self, data: dict[str, Any]) -> int:
+    # Helpers --------------------------------------------------------------
+
+    def _record_ttl(self, data: dict[str, Any]) -> int:
         now = int(time.time())
         absolute_end = int(data.get(CREATED, now)) + int(self.absolute.total_seconds())
-        return max(1, min(int(self.idle.total_seconds()), absolute_end - now))
+        end = max(1, min(int(self.idle.total_seconds()), absolute_end - now))
+        return end + _END_GRACE
 
-    def _read(self, store_id: str) -> dict[str, Any] | None:
+    def _anonymous_serializer(self, app: Flask) -> URLSafeTimedSerializer:
+        return URLSafeTimedSerializer(
+            str(app.secret_key), salt="anonymous session cookie"
+        )
+
+    def _load_anonymous(self, app: Flask, raw: str) -> dict[str, Any]:
+        try:
+            data = self._anonymous_serializer(app).loads(
+                raw[len(_ANONYMOUS_PREFIX) :], max_age=_ANONYMOUS_TTL
+            )
+        except BadSignature:
+            return {}
+        # Only the CSRF secret may live here: a cookie can never carry a token.
+        if not isinstance(data, dict):
+            return {}
+        return {k: v for k, v in data.items() if k == "csrf_token"}
+
+    def _read(self, sid: str) -> dict[str, Any] | None:
         raise NotImplementedError
 
-    def _write(self, store_id: str, data: dict[str, Any], ttl: int) -> None:
+    def _create(self, sid: str, data: dict[str, Any], ttl: int, client: str) -> None:
         raise NotImplementedError
 
-    def _remove(self, store_id: str) -> None:
+    def _replace(self, sid: str, data: dict[str, Any], ttl: int) -> bool:
+        raise NotImplementedError
+
+    def _remove(self, sid: str) -> None:
+        raise NotImplementedError
+
+    def _probe(self) -> None:
         raise NotImplementedError
 
 
-class FileSessions(SafeSessions, CacheLibSessionInterface):
-    """Sessions in two folders of JSON files: signed-in and anonymous.
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
 
-    cachelib evicts the oldest entries past its threshold, so anonymous
-    sessions (one per visit to the token form) get a folder of their own and
-    can never push a signed-in session out.
+
+class FileSessions(SafeSessions):
+    """Signed-in sessions as JSON files in one folder, counted exactly.
+
+    Layout under ``directory``: ``signed-in/<id>`` (the records),
+    ``clients/<client>`` (each client's session ids, oldest first),
+    ``state.json`` (how many records exist, when the folder was last
+    recounted) and ``lock``. Every change of the count happens under an
+    exclusive ``flock`` on ``lock``, so several processes keep it exact;
+    reading a session takes no lock. No request lists the folder except a
+    recount at most once an hour (or every 30 s while at the cap), which
+    also drops records that expired unread.
     """
 
-    session_class = CacheLibSession
+    def __init__(self, directory: str, **limits: Any) -> None:
+        super().__init__(**limits)
+        self._records = os.path.join(directory, "signed-in")
+        self._clients = os.path.join(directory, "clients")
+        self._tmp = os.path.join(directory, "tmp")
+        self._state = os.path.join(directory, "state.json")
+        self._lock = os.path.join(directory, "lock")
+        for folder in (self._records, self._clients, self._tmp):
+            os.makedirs(folder, mode=0o700, exist_ok=True)
 
-    def __init__(
-        self,
-        app: Flask,
-        directory: str,
-        *,
-        idle: timedelta,
-        absolute: timedelta,
-        max_signed_in: int,
-        max_anonymous: int,
-    ) -> None:
-        self.anonymous_cache = JSONFileSystemCache(
-            os.path.join(directory, "anonymous"), threshold=max_anonymous, mode=0o600
-        )
-        signed_in = JSONFileSystemCache(
-            os.path.join(directory, "signed-in"), threshold=max_signed_in, mode=0o600
-        )
-        super().__init__(app, client=signed_in, permanent=True)
-        self.idle = idle
-        self.absolute = absolute
+    # Primitives -----------------------------------------------------------
 
-    def _read(self, store_id: str) -> dict[str, Any] | None:
+    def _read(self, sid: str) -> dict[str, Any] | None:
         try:
-            data = self.cache.get(store_id)
-            if data is None:
-                data = self.anonymous_cache.get(store_id)
+            record = self._load_record(sid)
         except OSError as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
+        if record is None:
+            return None
+        if record["e"] <= time.time():
+            self._remove(sid)
+            return None
+        data = record["d"]
         return data if isinstance(data, dict) else None
 
-    def _write(self, store_id: str, data: dict[str, Any], ttl: int) -> None:
+    def _create(self, sid: str, data: dict[str, Any], ttl: int, client: str) -> None:
         try:
-            if TOKEN in data:
-                self.cache.set(store_id, data, timeout=ttl)
-                # A session that just signed in must not linger as anonymous.
-                self.anonymous_cache.delete(store_id)
-            else:
-                self.anonymous_cache.set(store_id, data, timeout=ttl)
+            with self._locked():
+                now = time.time()
+                state = self._load_state()
+                try:
+                    self._make_room(state, client, now)
+                    self._write_record(sid, data, now + ttl)
+                    state["n"] += 1
+                    self._add_to_client(client, sid, now)
+                finally:
+                    self._write_json(self._state, state)
         except OSError as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
 
-    def _remove(self, store_id: str) -> None:
+    def _replace(self, sid: str, data: dict[str, Any], ttl: int) -> bool:
         try:
-            self.cache.delete(store_id)
-            self.anonymous_cache.delete(store_id)
+            with self._locked():
+                if not os.path.exists(self._record_path(sid)):
+                    return False
+                self._write_record(sid, data, time.time() + ttl)
+                return True
         except OSError as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
 
+    def _remove(self, sid: str) -> None:
+        try:
+            with self._locked():
+                state = self._load_state()
+                if self._drop(sid, state):
+                    self._write_json(self._state, state)
+        except OSError as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
 
-class RedisSessions(SafeSessions, RedisSessionInterface):
-    """Sessions in Redis (shared by every instance), as JSON, never pickle.
+    def _probe(self) -> None:
+        path = os.path.join(self._tmp, "readiness-" + secrets.token_hex(8))
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.write(fd, b"ok")
+            finally:
+                os.close(fd)
+            os.unlink(path)
+        except OSError as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+
+    # Under the lock -------------------------------------------------------
+
+    def _make_room(self, state: dict[str, Any], client: str, now: float) -> None:
+        """Evict ``client``'s own oldest sessions past its cap; check the total.
+
+        :raises SessionLimit: when the store is full of other clients' sessions.
+        """
+        if now - state["swept"] > _SWEEP_EVERY or (
+            state["n"] >= self.max_signed_in and now - state["swept"] > _SWEEP_AT_CAP
+        ):
+            self._sweep(state, now)
+        mine = [
+            entry for entry in self._load_client(client) if self._alive(entry[0], now)
+        ]
+        while len(mine) >= self.max_per_client:
+            oldest, _ = mine.pop(0)
+            self._drop(oldest, state)
+        self._write_json(self._client_path(client), mine)
+        if state["n"] >= self.max_signed_in:
+            raise SessionLimit()
+
+    def _alive(self, sid: str, now: float) -> bool:
+        record = self._load_record(sid)
+        return record is not None and record["e"] > now
+
+    def _drop(self, sid: str, state: dict[str, Any]) -> bool:
+        try:
+            os.unlink(self._record_path(sid))
+        except FileNotFoundError:
+            return False
+        state["n"] = max(0, state["n"] - 1)
+        return True
+
+    def _add_to_client(self, client: str, sid: str, now: float) -> None:
+        mine = self._load_client(client)
+        mine.append([sid, now])
+        self._write_json(self._client_path(client), mine)
+
+    def _sweep(self, state: dict[str, Any], now: float) -> None:
+        """Recount the records, dropping expired and unreadable ones."""
+        count = 0
+        with os.scandir(self._records) as entries:
+            for entry in entries:
+                record = self._load_record(entry.name)
+                if record is None or record["e"] <= now:
+                    try:
+                        os.unlink(entry.path)
+                    except FileNotFoundError:
+                        pass
+                else:
+                    count += 1
+        with os.scandir(self._clients) as entries:
+            for entry in entries:
+                kept = [e for e in self._load_client(entry.name) if self._exists(e[0])]
+                if kept:
+                    self._write_json(entry.path, kept)
+                else:
+                    os.unlink(entry.path)
+        with os.scandir(self._tmp) as entries:
+            for entry in entries:
+                # Left by a process that died mid-write.
+                if entry.stat().st_mtime < now - 60:
+                    os.unlink(entry.path)
+        if count != state["n"]:
+            log.info("Session store recount: %d records (was %d)", count, state["n"])
+        state["n"] = count
+        state["swept"] = now
+
+    # Files ------------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        # flock locks belong to an open file description, so threads of one
+        # process exclude each other too (fcntl/lockf locks would not).
+        fd = os.open(self._lock, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _record_path(self, sid: str) -> str:
+        if not _SESSION_ID.fullmatch(sid):
+            raise ValueError("not a session id")
+        return os.path.join(self._records, sid)
+
+    def _client_path(self, client: str) -> str:
+        return os.path.join(self._clients, client)
+
+    def _exists(self, sid: str) -> bool:
+        return _SESSION_ID.fullmatch(sid) is not None and os.path.exists(
+            self._record_path(sid)
+        )
+
+    def _load_record(self, sid: str) -> dict[str, Any] | None:
+        if not _SESSION_ID.fullmatch(sid):
+            return None
+        try:
+            with open(self._record_path(sid), "rb") as f:
+                record = json.loads(f.read())
+        except FileNotFoundError:
+            return None
+        except (ValueError, UnicodeError):
+            return None
+        if (
+            not isinstance(record, dict)
+            or not isinstance(record.get("e"), int | float)
+            or not isinstance(record.get("d"), dict)
+        ):
+            return None
+        return record
+
+    def _write_record(self, sid: str, data: dict[str, Any], expires: float) -> None:
+        self._write_json(self._record_path(sid), {"e": expires, "d": data})
+
+    def _load_state(self) -> dict[str, Any]:
+        try:
+            with open(self._state, "rb") as f:
+                state = json.loads(f.read())
+            if isinstance(state.get("n"), int) and isinstance(
+                state.get("swept"), int | float
+            ):
+                return {"n": state["n"], "swept": state["swept"]}
+        except FileNotFoundError:
+            pass
+        except (ValueError, UnicodeError, AttributeError):
+            pass
+        # First use (or a damaged file): recount at once.
+        return {"n": 0, "swept": 0}
+
+    def _load_client(self, client: str) -> list[list[Any]]:
+        try:
+            with open(self._client_path(client), "rb") as f:
+                entries = json.loads(f.read())
+        except FileNotFoundError:
+            return []
+        except (ValueError, UnicodeError):
+            return []
+        if not isinstance(entries, list):
+            return []
+        return [
+            e
+            for e in entries
+            if isinstance(e, list) and len(e) == 2 and isinstance(e[0], str)
+        ]
+
+    def _write_json(self, path: str, value: Any) -> None:
+        # Write a new file and rename it over the old one: a reader sees the
+        # old record or the new one, never half of one.
+        tmp = os.path.join(self._tmp, secrets.token_hex(12))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, _dumps(value))
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+
+
+# One atomic step: write the record, drop expired entries from the global
+# index, drop this client's sessions that are gone, evict its oldest past its
+# cap, then keep the record if the store is below its global cap. Keys named inside the
+# script (this client's sessions) are not declared: fine on one Redis, not
+# on Redis Cluster.
+_CREATE_SCRIPT = """
+local record, index, client = KEYS[1], KEYS[2], KEYS[3]
+local value, ttl, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local per_client, total = tonumber(ARGV[4]), tonumber(ARGV[5])
+local client_ttl = tonumber(ARGV[6])
+-- The record first: Redis checks its memory limit at a script's first write,
+-- so a Redis that refuses writes refuses the whole sign-in.
+redis.call('SET', record, value, 'EX', ttl)
+redis.call('ZREMRANGEBYSCORE', index, '-inf', now)
+for _, key in ipairs(redis.call('ZRANGE', client, 0, -1)) do
+  if redis.call('EXISTS', key) == 0 then
+    redis.call('ZREM', client, key)
+    redis.call('ZREM', index, key)
+  end
+end
+while redis.call('ZCARD', client) >= per_client do
+  local oldest = redis.call('ZRANGE', client, 0, 0)[1]
+  redis.call('DEL', oldest)
+  redis.call('ZREM', client, oldest)
+  redis.call('ZREM', index, oldest)
+end
+if redis.call('ZCARD', index) >= total then
+  redis.call('DEL', record)
+  return 0
+end
+redis.call('ZADD', index, now + ttl, record)
+redis.call('ZADD', client, now, record)
+redis.call('EXPIRE', client, client_ttl)
+return 1
+"""
+
+
+class RedisSessions(SafeSessions):
+    """Signed-in sessions in Redis (shared by every instance), as JSON.
+
+    ``session:<id>`` holds a record (with its TTL); ``session-index`` scores
+    every record by its expiry, so counting is ``ZCARD`` and dropping what
+    expired is a range delete; ``session-client:<client>`` lists one
+    client's records by creation. Sign-out deletes one key and one index
+    entry: nothing scans the keyspace.
 
     Flask-Session's Redis backend falls back to ``pickle.loads`` when a value
     is not msgpack; reading JSON ourselves means a forged value placed in
     Redis is at most an unreadable session.
     """
 
-    session_class = RedisSession
+    prefix = "session:"
+    index = "session-index"
+    clients = "session-client:"
+    probe_key = "session-readiness-probe"
 
-    def __init__(
-        self, app: Flask, client: Redis, *, idle: timedelta, absolute: timedelta
-    ) -> None:
-        super().__init__(app, client=client, permanent=True)
-        self.idle = idle
-        self.absolute = absolute
+    def __init__(self, client: Redis, **limits: Any) -> None:
+        super().__init__(**limits)
+        self.client = client
+        self._create_script = client.register_script(_CREATE_SCRIPT)
 
-    def _read(self, store_id: str) -> dict[str, Any] | None:
+    def _read(self, sid: str) -> dict[str, Any] | None:
         try:
-            raw = self.client.get(store_id)
+            raw = self.client.get(self.prefix + sid)
         except RedisError as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
         if not raw:
@@ -333,40 +680,80 @@ class RedisSessions(SafeSessions, RedisSessionInterface):
             return None
         return data if isinstance(data, dict) else None
 
-    def _write(self, store_id: str, data: dict[str, Any], ttl: int) -> None:
+    def _create(self, sid: str, data: dict[str, Any], ttl: int, client: str) -> None:
+        client_ttl = int(self.absolute.total_seconds()) + _END_GRACE
         try:
-            self.client.set(store_id, json.dumps(data, separators=(",", ":")), ex=ttl)
+            created = self._create_script(
+                keys=[self.prefix + sid, self.index, self.clients + client],
+                args=[
+                    _dumps(data),
+                    ttl,
+                    int(time.time()),
+                    self.max_per_client,
+                    self.max_signed_in,
+                    client_ttl,
+                ],
+            )
+        except RedisError as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+        if not created:
+            raise SessionLimit()
+
+    def _replace(self, sid: str, data: dict[str, Any], ttl: int) -> bool:
+        key = self.prefix + sid
+        try:
+            with self.client.pipeline() as pipe:
+                pipe.set(key, _dumps(data), ex=ttl, xx=True)
+                pipe.zadd(self.index, {key: int(time.time()) + ttl}, xx=True)
+                replaced, _ = pipe.execute()
+        except RedisError as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+        return bool(replaced)
+
+    def _remove(self, sid: str) -> None:
+        key = self.prefix + sid
+        try:
+            with self.client.pipeline() as pipe:
+                pipe.delete(key)
+                pipe.zrem(self.index, key)
+                pipe.execute()
         except RedisError as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
 
-    def _remove(self, store_id: str) -> None:
+    def _probe(self) -> None:
+        # A write, not a PING: a Redis at its memory limit with the
+        # noeviction policy answers PING and refuses every sign-in.
         try:
-            self.client.delete(store_id)
+            self.client.set(self.probe_key, b"1", px=10_000)
         except RedisError as exc:
             raise StoreUnavailable(type(exc).__name__) from exc
 
 
 def init_app(app: Flask) -> None:
     """Install the configured session backend and its outage handling."""
-    idle = timedelta(minutes=app.config["SESSION_IDLE_MINUTES"])
-    absolute = timedelta(hours=app.config["SESSION_ABSOLUTE_HOURS"])
+    limits: dict[str, Any] = {
+        "idle": timedelta(minutes=app.config["SESSION_IDLE_MINUTES"]),
+        "absolute": timedelta(hours=app.config["SESSION_ABSOLUTE_HOURS"]),
+        "max_signed_in": app.config["SESSION_MAX_SIGNED_IN"],
+        "max_per_client": app.config["SESSION_MAX_PER_CLIENT"],
+        "name_key": derive_key(str(app.config["SECRET_KEY"]), "session client names"),
+    }
     interface: SafeSessions
     if app.config["SESSION_BACKEND"] == "redis":
-        interface = RedisSessions(
-            app, redis_client(app.config["REDIS_URL"]), idle=idle, absolute=absolute
+        # Sessions are needed on every page: a short timeout and no retries,
+        # so a Redis that does not answer is a "session store unavailable"
+        # page within a second, not a worker held for retries with backoff.
+        client = redis_client(
+            app.config["REDIS_URL"],
+            timeout=app.config["SESSION_REDIS_TIMEOUT"],
+            retry=False,
         )
+        interface = RedisSessions(client, **limits)
     else:
         directory = app.config["SESSION_DIR"] or os.path.join(
             app.instance_path, "sessions"
         )
-        interface = FileSessions(
-            app,
-            directory,
-            idle=idle,
-            absolute=absolute,
-            max_signed_in=app.config["SESSION_MAX_SIGNED_IN"],
-            max_anonymous=app.config["SESSION_MAX_ANONYMOUS"],
-        )
+        interface = FileSessions(directory, **limits)
     app.session_interface = interface
 
     @app.before_request
@@ -386,8 +773,6 @@ def redis_client(url: str, *, timeout: float = 2, retry: bool = True) -> Redis:
     ``retry``, a failed or timed-out command is not tried again (redis-py
     retries three times with backoff by default).
     """
-    # Short timeouts: a session store that does not answer must turn into a
-    # "session store unavailable" page quickly, not a hung worker.
     options: dict[str, Any] = {}
     if not retry:
         options["retry"] = Retry(NoBackoff(), 0)
