@@ -242,7 +242,10 @@ def test_other_demo_tokens(browser: Browser, dataset: Any) -> None:
 
     generic = sign_in(browser, "demo-generic")
     assert generic.status_code == 403
-    assert "user token" in Page(generic.text).text
+    doc = Page(generic.text)
+    assert "application (generic) token" in doc.text and "user token" in doc.text
+    assert doc.find_all("input", name="token"), "the token page, to paste another"
+    assert browser.path_of(browser.get("/conversations")).startswith("/token")
 
     bob = Browser(browser.base)
     sign_in(bob, "demo-bob")
