@@ -216,6 +216,7 @@ print(made)
 """
 
 
+@pytest.mark.slow
 def test_the_count_is_exact_under_several_processes(tmp_path: Path) -> None:
     import subprocess
     import sys
@@ -271,7 +272,7 @@ def test_a_token_airisk_did_not_accept_never_signs_in(
     assert client.get("/conversations").status_code == 303
 
 
-# -- item 4: the same bounds with Redis sessions -----------------------------
+# -- item 4: the same bounds with Redis sessions (a real redis-server) --------
 
 
 @pytest.fixture(scope="module")
@@ -308,6 +309,7 @@ def session_keys(store: Any) -> list[bytes]:
     return [k for k in store.scan_iter("session:*")]
 
 
+@pytest.mark.slow
 def test_redis_anonymous_pages_write_nothing(
     redis_app: Any, accepting: responses.RequestsMock
 ) -> None:
@@ -323,6 +325,7 @@ def test_redis_anonymous_pages_write_nothing(
     assert user.get("/conversations").status_code == 200
 
 
+@pytest.mark.slow
 def test_redis_sign_in_flood_evicts_only_the_flooding_clients_sessions(
     redis_app: Any, accepting: responses.RequestsMock
 ) -> None:
@@ -336,6 +339,7 @@ def test_redis_sign_in_flood_evicts_only_the_flooding_clients_sessions(
     assert flood[0].get("/conversations").status_code == 303
 
 
+@pytest.mark.slow
 def test_redis_full_store_refuses_new_sign_ins_and_signs_no_one_out(
     redis_app: Any, accepting: responses.RequestsMock
 ) -> None:
@@ -351,6 +355,7 @@ def test_redis_full_store_refuses_new_sign_ins_and_signs_no_one_out(
     assert len(session_keys(store)) == 3
 
 
+@pytest.mark.slow
 def test_redis_sign_out_scans_no_keys(
     redis_app: Any, accepting: responses.RequestsMock
 ) -> None:
@@ -369,6 +374,7 @@ def test_redis_sign_out_scans_no_keys(
     assert user.get("/conversations").status_code == 303
 
 
+@pytest.mark.slow
 def test_readyz_fails_while_redis_refuses_writes(
     redis_app: Any, accepting: responses.RequestsMock
 ) -> None:
