@@ -195,6 +195,14 @@ def test_a_full_store_refuses_new_sign_ins_and_signs_no_one_out(
     assert late.get("/conversations").status_code == 303
     assert [u.get("/conversations").status_code for u in users] == [200] * 3
     assert len(session_files(tmp_path)) == 3
+    # Once someone signs out, the form on the refusal page works as it is.
+    users[0].post("/logout", data={"csrf_token": csrf_token(users[0], "/token")})
+    theme_form, token_form = page(response).find_all("input", name="csrf_token")
+    assert theme_form["value"] == token_form["value"]
+    again = late.post(
+        "/token", data={"csrf_token": token_form["value"], "token": TOKEN}
+    )
+    assert again.status_code == 303
 
 
 _PROCESS_SCRIPT = """

@@ -221,11 +221,13 @@ def sign_in(token: str) -> None:
     try:
         _store().create(_session(), _store().client_of(request))
     except SessionLimit:
-        # Nothing is kept; the browser stays as it was.
+        # Nothing is kept; the browser stays as it was, and so do the forms
+        # on the page that says so (their CSRF token is the previous one).
         session.clear()
         session.update(previous)
         _session().sid = previous_sid
         session.modified = False
+        g.pop("csrf_token", None)
         raise
     _store().remove(previous_sid)
     g.airisk_token = token
