@@ -38,9 +38,6 @@ _ANONYMOUS_TTL = 3600
 #: An anonymous cookie starts with this; a session id never holds a dot.
 _ANONYMOUS_PREFIX = "a."
 _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
-#: A record outlives its session by this long, so the next request can still
-#: tell the user why the session ended (inactivity, maximum length).
-_END_GRACE = 15 * 60
 
 
 class TokenCipher:
@@ -288,8 +285,10 @@ class SafeSessions(SessionInterface):
     def _record_ttl(self, data: dict[str, Any]) -> int:
         now = int(time.time())
         absolute_end = int(data.get(CREATED, now)) + int(self.absolute.total_seconds())
-        end = max(1, min(int(self.idle.total_seconds()), absolute_end - now))
-        return end + _END_GRACE
+        # The record ends with the session: the token is kept at rest no
+        # longer than it can be used. Why it ended is told by the sign-in
+        # time cookie (auth), not by keeping the record.
+        return max(1, min(int(self.idle.total_seconds()), absolute_end - now))
 
     def _anonymous_serializer(self, app: Flask) -> URLSafeTimedSerializer:
         return URLSafeTimedSerializer(

@@ -11,7 +11,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from .base import _END_GRACE, SafeSessions, SessionLimit, StoreUnavailable, _dumps
+from .base import SafeSessions, SessionLimit, StoreUnavailable, _dumps
 
 # One atomic step: write the record, drop expired entries from the global
 # index, drop this client's sessions that are gone, evict its oldest past its
@@ -88,7 +88,7 @@ class RedisSessions(SafeSessions):
         return data if isinstance(data, dict) else None
 
     def _create(self, sid: str, data: dict[str, Any], ttl: int, client: str) -> None:
-        client_ttl = int(self.absolute.total_seconds()) + _END_GRACE
+        client_ttl = int(self.absolute.total_seconds())
         try:
             created = self._create_script(
                 keys=[self.prefix + sid, self.index, self.clients + client],
