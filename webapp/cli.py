@@ -42,12 +42,15 @@ def _demo_secret_key() -> str:
     return key_file.read_text().strip()
 
 
-def demo(host: str, port: int, api_port: int, latency_ms: int) -> int:
+def demo(
+    host: str, port: int, api_port: int, latency_ms: int, max_results: int | None
+) -> int:
     """Start the demo AIRisk API in the background and the dashboard in front."""
     from .demo_api import DEMO_TOKENS, create_demo_app
     from .demo_api.server import DemoServer
 
-    api = DemoServer(create_demo_app(latency_ms=latency_ms), "127.0.0.1", api_port)
+    upstream = create_demo_app(latency_ms=latency_ms, max_results=max_results)
+    api = DemoServer(upstream, "127.0.0.1", api_port)
     try:
         api.start()
     except OSError as exc:
@@ -110,6 +113,9 @@ def serve(host: str, port: int, workers: int, threads: int, timeout: int) -> int
     return 0
 
 
+_MAX_HELP = "serve at most this many rows per GetConversations page, as AIRisk may"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = argparse.ArgumentParser(
@@ -123,6 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_demo.add_argument("--port", type=int, default=5000)
     run_demo.add_argument("--api-port", type=int, default=5001)
     run_demo.add_argument("--latency-ms", type=int, default=0)
+    run_demo.add_argument("--max-results", type=int, default=None, help=_MAX_HELP)
     run_serve = commands.add_parser(
         "serve", help="run the dashboard under gunicorn (configure with env vars)"
     )
@@ -135,17 +142,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_api.add_argument("--host", default="127.0.0.1")
     run_api.add_argument("--port", type=int, default=5001)
     run_api.add_argument("--latency-ms", type=int, default=0)
+    run_api.add_argument("--max-results", type=int, default=None, help=_MAX_HELP)
     args = parser.parse_args(argv)
     if min(getattr(args, "latency_ms", 0), 0) < 0:
         parser.error("--latency-ms must not be negative")
+    if getattr(args, "max_results", None) is not None and args.max_results < 1:
+        parser.error("--max-results must be at least 1")
     try:
         if args.command == "serve":
             return serve(args.host, args.port, args.workers, args.threads, args.timeout)
         if args.command == "demo":
-            return demo(args.host, args.port, args.api_port, args.latency_ms)
+            return demo(
+                args.host, args.port, args.api_port, args.latency_ms, args.max_results
+            )
         from .demo_api.server import serve_demo_api
 
-        serve_demo_api(args.host, args.port, args.latency_ms)
+        serve_demo_api(args.host, args.port, args.latency_ms, args.max_results)
         return 0
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)

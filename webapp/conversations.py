@@ -47,7 +47,7 @@ from .auth import (
 from .listing import MAX_PAGE, PAGE_SIZES, SORTS, ListQuery, group_rows, sort_rows
 from .listing import time_group as _time_group
 from .reading import WINDOW, find_matches, highlight_range, window_start
-from .scanning import refresh_requested, stream_scan
+from .scanning import first_step, refresh_requested, stream_scan
 
 bp = Blueprint("conversations", __name__)
 
@@ -112,8 +112,9 @@ def index() -> Any:
         fresh=refresh_requested(),
     )
     rows = list(page.rows)
-    # AIRisk sends no total: a full page means there may be another one.
-    has_next = len(rows) == query.size and query.page < MAX_PAGE
+    # AIRisk sends no total and may serve short pages: only an empty answer
+    # after these rows says there is no next page.
+    has_next = not page.last and bool(rows) and query.page < MAX_PAGE
     if _wants_json():
         return jsonify(
             mode="browse",
@@ -200,7 +201,7 @@ def _search(query: ListQuery) -> Any:
         )
         # The first page is read before anything is sent, so a rejected token
         # or an unreachable AIRisk still gets its proper page or redirect.
-        first = next(scan)
+        first = first_step(scan)
         if first.history is not None:
             history = first.history
         elif _wants_json():

@@ -23,7 +23,7 @@ from .airisk.service import History, ScanProgress
 from .auth import agent_names, airisk, request_agents, signed_in_token, token_required
 from .listing import ListQuery
 from .rendering import visible_text
-from .scanning import refresh_requested, stream_scan
+from .scanning import first_step, refresh_requested, stream_scan
 from .stats import WEEKDAYS, Insights, InsightsQuery
 from .templating import money, number
 
@@ -63,7 +63,7 @@ def _history(query: InsightsQuery, *, stream: bool) -> History | Response:
         scan = service.scan(token, agent_id=query.agent, fresh=refresh_requested())
         # The first page is read before anything is sent, so a rejected token
         # or an unreachable AIRisk still gets its proper page or redirect.
-        first = next(scan)
+        first = first_step(scan)
         if first.history is not None:
             history = first.history
         elif stream:

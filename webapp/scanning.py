@@ -8,12 +8,13 @@ the cache) or an error, then the closing tags.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 
 from flask import Response, render_template, request, stream_with_context
 
 from .airisk import AIRiskError, TokenRejected
-from .airisk.service import ScanProgress
+from .airisk.service import SCAN_PAGE_SIZE, ScanProgress
 from .auth import sign_out_store_only
 
 #: Where a scan page is cut: the top before it, the closing tags after it.
@@ -23,6 +24,22 @@ MARKER = "<!-- stream -->"
 def refresh_requested() -> bool:
     """Return whether the user asked to bypass every cache (``?refresh=1``)."""
     return request.args.get("refresh") == "1"
+
+
+def first_step(scan: Iterator[ScanProgress]) -> ScanProgress:
+    """Read a scan's first step, and a second one after a short first page.
+
+    Only an empty page ends a history, so a history shorter than one page
+    takes two calls: read both before choosing between a finished page and a
+    streamed one, so small histories never flash a progress page.
+
+    :raises AIRiskError: a subclass for each kind of failure.
+    """
+    first = next(scan)
+    if first.history is None and first.conversations < SCAN_PAGE_SIZE:
+        second = next(scan)
+        first = dataclasses.replace(second, new_rows=first.new_rows + second.new_rows)
+    return first
 
 
 def stream_scan(

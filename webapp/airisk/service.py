@@ -33,6 +33,8 @@ class ConversationPage:
 
     rows: tuple[ConversationSummary, ...]
     fetched_at: datetime
+    #: An empty answer followed these rows: there is no next page.
+    last: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +163,11 @@ class AIRiskService:
         agent_id: str | None = None,
         fresh: bool = False,
     ) -> ConversationPage:
-        """Return one page of conversation summaries.
+        """Return one page of ``results`` conversation summaries from ``skip``.
+
+        AIRisk may serve fewer rows than asked and sends no end marker, so a
+        short answer is followed by further calls from where it ended, until
+        the page is full or an empty answer shows the end (``last``).
 
         :raises AIRiskError: a subclass for each kind of failure.
         """
@@ -170,14 +176,30 @@ class AIRiskService:
         )
         if hit is not None:
             return hit
-        rows = self.client.list_conversations(
-            token, results=results, skip=skip, search=search, agent_id=agent_id
-        )
+        rows: dict[str, ConversationSummary] = {}
+        last = False
+        while len(rows) < results:
+            batch = self.client.list_conversations(
+                token,
+                results=results - len(rows),
+                skip=skip + len(rows),
+                search=search,
+                agent_id=agent_id,
+            )
+            new = [row for row in batch if row.id not in rows]
+            rows.update((row.id, row) for row in new)
+            last = not batch
+            # An answer with nothing new (an upstream that ignores ``skip``)
+            # would repeat forever: show what there is.
+            if not new:
+                break
         # AIRisk documents no order: sort each page newest first (as the
         # public client does), so its time groups, previous/next and JSON
         # all see one order. A row with no date goes last.
-        rows.sort(key=lambda row: row.updated or _EPOCH, reverse=True)
-        page = ConversationPage(tuple(rows), _now())
+        ordered = sorted(
+            rows.values(), key=lambda row: row.updated or _EPOCH, reverse=True
+        )
+        page = ConversationPage(tuple(ordered[:results]), _now(), last)
         self.cache.set(key, page, ttl=self.policy.pages)
         return page
 
@@ -255,26 +277,34 @@ class AIRiskService:
             yield ScanProgress(hit.pages, len(hit.rows), hit.rows, hit)
             return
         rows: dict[str, ConversationSummary] = {}
-        pages = 0
+        pages = skip = 0
         started = _now()
         complete = False
         try:
             while len(rows) < self.policy.max_history:
+                # Continue from what was actually served: AIRisk may cap
+                # ``results`` below what was asked, so only an empty page is
+                # the end of the history (as the live client assumes).
                 batch = self.client.list_conversations(
                     token,
                     results=SCAN_PAGE_SIZE,
-                    skip=pages * SCAN_PAGE_SIZE,
+                    skip=skip,
                     search=search,
                     agent_id=agent_id or None,
                 )
+                complete = not batch
+                if complete:
+                    break
                 pages += 1
+                skip += len(batch)
                 # A conversation updated during the scan moves to the front
                 # and shifts the pages: keep the first copy, drop repeats.
                 new = tuple(row for row in batch if row.id not in rows)
-                rows.update((row.id, row) for row in new)
-                complete = len(batch) < SCAN_PAGE_SIZE
-                if complete:
+                if not new:
+                    # Nothing new on a whole page: an upstream that ignores
+                    # ``skip`` would otherwise be read forever.
                     break
+                rows.update((row.id, row) for row in new)
                 yield ScanProgress(pages, len(rows), new)
         finally:
             if rows or complete:
@@ -283,7 +313,8 @@ class AIRiskService:
                     tuple(rows.values()), pages, complete, started, capped
                 )
                 self.cache.set(key, history, ttl=self.policy.history)
-        yield ScanProgress(pages, len(rows), new, history)
+        # Every page's rows were yielded with it: the last step brings none.
+        yield ScanProgress(pages, len(rows), (), history)
 
     def forget(self, token: str) -> None:
         """Drop everything cached for ``token`` (on sign-out)."""

@@ -19,15 +19,26 @@ __all__ = ["DEMO_TOKENS", "Dataset", "build_dataset", "create_demo_app"]
 
 
 def create_demo_app(
-    *, seed: int = 2024, latency_ms: int = 0, now: datetime | None = None
+    *,
+    seed: int = 2024,
+    latency_ms: int = 0,
+    now: datetime | None = None,
+    max_results: int | None = None,
 ) -> Flask:
     """Create the demo API app; same ``seed`` and ``now`` give identical data.
 
-    :raises ValueError: if ``now`` is naive or ``latency_ms`` is negative.
+    ``max_results`` caps the rows of one GetConversations page below what a
+    caller asks for, as AIRisk may (its documentation promises no page size).
+
+    :raises ValueError: if ``now`` is naive, ``latency_ms`` is negative or
+        ``max_results`` is below 1.
     """
     if latency_ms < 0:
         raise ValueError("latency_ms must not be negative")
+    if max_results is not None and max_results < 1:
+        raise ValueError("max_results must be at least 1")
     app = Flask(__name__)
+    app.config["AIRISK_DEMO_MAX_RESULTS"] = max_results
     app.extensions["airisk_demo"] = build_dataset(seed, now or datetime.now(UTC))
     app.extensions["airisk_demo_cache"] = {}
     app.register_blueprint(bp)

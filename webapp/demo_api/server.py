@@ -81,13 +81,16 @@ class DemoServer:
 
 
 def serve_demo_api(
-    host: str = "127.0.0.1", port: int = 5001, latency_ms: int = 0
+    host: str = "127.0.0.1",
+    port: int = 5001,
+    latency_ms: int = 0,
+    max_results: int | None = None,
 ) -> None:
     """Serve the demo API in the foreground until interrupted with Ctrl-C.
 
     :raises OSError: if the address cannot be bound.
     """
-    app = create_demo_app(latency_ms=latency_ms)
+    app = create_demo_app(latency_ms=latency_ms, max_results=max_results)
     server = make_server(host, port, app, threaded=True)
     print(f"Demo AIRisk API on http://{host}:{server.server_port}/api", flush=True)
     print("Tokens (send as 'Authorization: Bearer <token>'):")

@@ -7,6 +7,8 @@ Semantics the vendor leaves undocumented, and what the demo does:
   of any entry of a conversation's ``metaData``; a conversation whose
   ``metaData`` is null or empty never matches a non-empty search. An empty
   search matches everything.
+- ``results`` may be capped below what was asked (``max_results``), as a
+  real tenant may: a short page is then not the end of the history.
 - An empty ``agentid`` query value means "no agent filter"; on
   ``GetConversations/<agentid>`` (the documented form) the path wins over
   the query.
@@ -199,6 +201,10 @@ def _list(agent_id: str | None) -> Response:
     skip = _int_arg("skip", 0, 0, 2_147_483_647, errors)
     if errors:
         return problem(400, "One or more validation errors occurred.", errors=errors)
+    # A tenant may serve fewer rows than asked (``--max-results``).
+    cap = current_app.config.get("AIRISK_DEMO_MAX_RESULTS")
+    if cap:
+        results = min(results, cap)
     search = request.args.get("metadatasearch", "").strip().lower()
     summaries = dataset().summaries_for(g.user_id)
     if agent_id or search:
