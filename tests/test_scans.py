@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import csv
 import io
+import socket
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ALICE, Counting, signed_in_reviewer
+from conftest import ALICE, Browser, Counting, Page, make_app, signed_in_reviewer
+from flask import Flask
 
 from webapp.demo_api import create_demo_app
 from webapp.demo_api.server import DemoServer
@@ -73,3 +78,121 @@ def test_the_list_pages_through_a_capped_upstream(capped: Any, tmp_path: Path) -
             assert len(body["conversations"]) == 100, "a full page before the end"
             page += 1
     assert seen == everything
+
+
+# -- scans shared, stopped and bounded ----------------------------------------------
+
+LARGE = "demo-large"
+
+
+@pytest.fixture(scope="module")
+def slow() -> Iterator[tuple[DemoServer, Counting, Any]]:
+    """The demo API answering each call after 20 ms, calls counted."""
+    app = create_demo_app(latency_ms=20)
+    counting = Counting(app)
+    with DemoServer(counting) as server:
+        yield server, counting, app.extensions["airisk_demo"]
+
+
+@contextmanager
+def dashboard(
+    upstream: Any, tmp_path: Path, token: str, **settings: Any
+) -> Iterator[tuple[Browser, Flask]]:
+    """Serve a dashboard on ``upstream``, signed in with ``token``."""
+    server, counting, _ = upstream
+    app = make_app(tmp_path, AIRISK_BASE_URL=server.url, **settings)
+    with DemoServer(app) as site:
+        browser = Browser(site.url)
+        browser.enter_token(token, browser.get("/token"))
+        counting.calls.clear()
+        yield browser, app
+        wait_until_idle(app)
+
+
+def wait_until_idle(app: Flask) -> None:
+    """Wait (bounded) until the dashboard runs no scan."""
+    jobs = app.extensions["airisk"].jobs
+    deadline = time.monotonic() + 20
+    while jobs.running() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not jobs.running(), "a scan kept running"
+
+
+def wait_for_calls(counting: Counting, fragment: str, count: int) -> None:
+    deadline = time.monotonic() + 20
+    while counting.count(fragment) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert counting.count(fragment) >= count
+
+
+def test_identical_concurrent_searches_share_one_scan(
+    slow: Any, tmp_path: Path
+) -> None:
+    _, counting, data = slow
+    with dashboard(slow, tmp_path, ALICE) as (browser, _):
+        one_scan = -(-len(alice_ids(data)) // 100) + 1
+
+        def search(_: int) -> int:
+            path = "/conversations?q=policy&format=json"
+            return int(browser.get(path).json()["complete"])
+
+        with ThreadPoolExecutor(16) as pool:
+            assert sum(pool.map(search, range(16))) == 16
+        # 16 scans would be 16 times the calls; one shared scan is one.
+        assert counting.count("GetConversations") <= 2 * one_scan
+
+
+def test_a_json_search_whose_client_hung_up_stops_scanning(
+    slow: Any, tmp_path: Path
+) -> None:
+    _, counting, _ = slow
+    with dashboard(slow, tmp_path, LARGE) as (browser, app):
+        host, port = browser.base.removeprefix("http://").split(":")
+        cookie = "; ".join(f"{c.name}={c.value}" for c in browser.http.cookies)
+        with socket.create_connection((host, int(port))) as raw:
+            raw.sendall(
+                b"GET /conversations?q=nothing-matches&format=json HTTP/1.1\r\n"
+                + f"Host: {host}:{port}\r\nCookie: {cookie}\r\n\r\n".encode()
+            )
+            wait_for_calls(counting, "GetConversations", 3)
+        wait_until_idle(app)
+        # 10,000 conversations are 101 calls; hanging up stopped it early.
+        assert counting.count("GetConversations") < 30
+
+
+def test_a_token_may_run_only_a_few_distinct_scans(slow: Any, tmp_path: Path) -> None:
+    _, counting, _ = slow
+    with dashboard(slow, tmp_path, LARGE, AIRISK_SCANS_PER_TOKEN=1) as (browser, _):
+        with browser.http.get(
+            browser.base + "/conversations?q=x&tag=a", stream=True, timeout=30
+        ) as first:
+            # Keep the iterator: dropping it makes urllib3 close the connection.
+            chunks = first.iter_content(chunk_size=None)
+            next(chunks)
+            refused = browser.get("/conversations?q=x&tag=b")
+            assert refused.status_code == 429
+            assert "searches" in Page(refused.text).text
+            # The same scan again is shared, not refused.
+            with browser.http.get(
+                browser.base + "/conversations?q=y&tag=a", stream=True, timeout=30
+            ) as again:
+                assert again.status_code == 200
+
+
+def test_sign_out_stops_a_scan_and_keeps_nothing_it_read(
+    slow: Any, tmp_path: Path
+) -> None:
+    _, counting, _ = slow
+    with dashboard(slow, tmp_path, LARGE) as (browser, app):
+        page = browser.get("/conversations")
+        with browser.http.get(
+            browser.base + "/conversations?q=x", stream=True, timeout=30
+        ) as scan:
+            chunks = scan.iter_content(chunk_size=None)
+            next(chunks)
+            wait_for_calls(counting, "GetConversations", 3)
+            browser.post("/logout", {"csrf_token": browser.form_token(page)})
+            wait_until_idle(app)
+        service = app.extensions["airisk"]
+        assert counting.count("GetConversations") < 50
+        assert service.cached_history(LARGE) is None

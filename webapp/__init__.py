@@ -106,6 +106,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             agents=app.config["AIRISK_AGENTS_TTL"],
             history=app.config["AIRISK_SCAN_TTL"],
             max_history=app.config["AIRISK_SCAN_MAX"],
+            max_file_checks=app.config["AIRISK_ATTACHMENT_CHECKS"],
+            scans_per_token=app.config["AIRISK_SCANS_PER_TOKEN"],
         ),
     )
 

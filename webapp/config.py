@@ -40,6 +40,11 @@ class Defaults:
     AIRISK_SCAN_TTL: int = 300
     #: Most conversations one whole-history scan reads.
     AIRISK_SCAN_MAX: int = 100_000
+    #: Distinct scans (search, insights, attachment checks) one token may run
+    #: at once in a process; identical ones share a scan and count once.
+    AIRISK_SCANS_PER_TOKEN: int = 2
+    #: Most conversations one "Has attachments" filter opens per request.
+    AIRISK_ATTACHMENT_CHECKS: int = 1000
     #: Rendered list rows kept per process for lists seen again (0: none).
     LIST_ROW_CACHE: int = 4096
     #: Bytes of rendered Markdown kept per process for messages seen again.
@@ -196,6 +201,8 @@ def validate(config: Mapping[str, Any], *, allow_generated_secret: bool) -> None
         "SESSION_MAX_PER_CLIENT",
         "SESSION_REDIS_TIMEOUT",
         "AIRISK_SCAN_MAX",
+        "AIRISK_SCANS_PER_TOKEN",
+        "AIRISK_ATTACHMENT_CHECKS",
         "CACHE_REDIS_TIMEOUT",
     ):
         if not config[name] or config[name] <= 0:

@@ -6,11 +6,10 @@ reviewer can send to a colleague; ``?format=json`` gives the same data as JSON.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, quote, urlencode
 
 from flask import (
@@ -31,11 +30,11 @@ from .airisk import (
     AIRiskError,
     Conversation,
     ConversationSummary,
-    NotFound,
     TokenRejected,
 )
 from .airisk.models import missing_facts, with_list_facts
-from .airisk.service import History, ScanProgress
+from .airisk.scans import Job, ScanProgress
+from .airisk.service import FileCheck, History
 from .auth import (
     AgentNames,
     agent_names,
@@ -47,12 +46,16 @@ from .auth import (
 from .listing import MAX_PAGE, PAGE_SIZES, SORTS, ListQuery, group_rows, sort_rows
 from .listing import time_group as _time_group
 from .reading import WINDOW, find_matches, highlight_range, window_start
-from .scanning import first_step, refresh_requested, stream_scan
+from .scanning import (
+    STOP_WAIT,
+    first_step,
+    refresh_requested,
+    stopped_history,
+    stream_scan,
+    wait_for,
+)
 
 bp = Blueprint("conversations", __name__)
-
-#: Seconds a "stop" waits for the interrupted scan to leave its results.
-_STOP_WAIT = 2.0
 
 
 def _wants_json() -> bool:
@@ -136,6 +139,7 @@ def _render_list(
     history: History | None,
     total: int | None,
     group_counts: Counter[str] | None = None,
+    files: FileCheck | None = None,
 ) -> str:
     now = _now()
     grouped = query.sort == "updated"
@@ -152,6 +156,7 @@ def _render_list(
         sorts=SORTS,
         fetched_at=fetched_at,
         history=history,
+        files=files,
         total=total,
         # Row links, built once per page (url_for per row was 12% of it).
         detail_prefix=url_for("conversations.detail", cid="-")[:-1],
@@ -159,63 +164,126 @@ def _render_list(
     )
 
 
-def _matches(query: ListQuery, history: History) -> list[ConversationSummary]:
-    """Apply the filters and the sort to a scanned history."""
+def _matches(
+    query: ListQuery, history: History, files: FileCheck | None = None
+) -> list[ConversationSummary]:
+    """Apply the filters and the sort to a scanned history.
+
+    ``files`` answers "Has attachments" (a conversation not checked is left
+    out); without it that filter uses only what is already known.
+    """
     rows = [row for row in history.rows if query.matches(row)]
     if query.attachments:
-        # Summaries do not say whether a conversation has files: open each
-        # candidate (cached) and look. Done only when the filter is on.
-        rows = [row for row in rows if _has_attachments(row.id)]
+        known = (
+            files.files
+            if files is not None
+            else airisk().known_files(signed_in_token())
+        )
+        rows = [row for row in rows if known.get(row.id)]
     return sort_rows(rows, query.sort)
-
-
-def _has_attachments(conversation_id: str) -> bool:
-    try:
-        conversation = airisk().conversation(signed_in_token(), conversation_id)
-    except NotFound:
-        return False
-    return any(m.file_name or m.file_url for m in conversation.messages)
 
 
 def _search(query: ListQuery) -> Any:
     """Search mode: scan the whole history once, then filter, sort and page."""
     token = signed_in_token()
     service = airisk()
-    history = None
-    if not refresh_requested():
-        history = service.cached_history(token, agent_id=query.agent, search=query.tag)
-        if history is None and request.args.get("partial") == "1":
-            # "Stop" was pressed: the interrupted scan stores what it found
-            # as soon as it notices; give it a moment.
-            deadline = time.monotonic() + _STOP_WAIT
-            while history is None and time.monotonic() < deadline:
-                time.sleep(0.1)
-                history = service.cached_history(
-                    token, agent_id=query.agent, search=query.tag
-                )
-        if history and not history.final and request.args.get("partial") != "1":
-            history = None
-    if history is None:
-        scan = service.scan(
+    stop_id = request.args.get("stop", "")
+    # "Stop" names the job it stops; it never starts a scan of its own.
+    stopped = service.stop(token, stop_id) if stop_id else None
+    history: History | None
+    if request.args.get("partial") == "1" or stop_id:
+        history = stopped_history(stopped, stop_id, query.agent, query.tag)
+        if history is None:
+            return render_template("conversations/scan_none.html", query=query)
+    else:
+        found = service.scan_job(
             token, agent_id=query.agent, search=query.tag, fresh=refresh_requested()
         )
-        # The first page is read before anything is sent, so a rejected token
-        # or an unreachable AIRisk still gets its proper page or redirect.
-        first = first_step(scan)
-        if first.history is not None:
-            history = first.history
+        if isinstance(found, History):
+            history = found
         elif _wants_json():
-            for progress in scan:
-                history = progress.history or history
+            history = wait_for(found)
         else:
-            return _stream_scan(query, first, scan)
+            steps = found.follow()
+            first = first_step(steps)
+            if first.history is None:
+                return _stream_scan(query, first, steps, found.id)
+            history = first.history
     assert history is not None
-    return _search_results(query, history)
+    files = None
+    if query.attachments:
+        checked = _file_check(query, history, stopped)
+        if isinstance(checked, Response):
+            return checked
+        files = checked
+    return _search_results(query, history, files)
 
 
-def _search_results(query: ListQuery, history: History) -> Any:
+def _file_check(
+    query: ListQuery, history: History, stopped: Job[Any] | None
+) -> FileCheck | Response:
+    """Answer "Has attachments" for the candidates, streaming a long check."""
+    service = airisk()
+    token = signed_in_token()
+    candidates = [row for row in history.rows if query.matches(row)]
+    if stopped is not None and ":file-check:" in stopped.key:
+        if stopped.wait_done(STOP_WAIT) and stopped.result is not None:
+            return cast(FileCheck, stopped.result)
+    if request.args.get("partial") == "1" or request.args.get("stop"):
+        # Never a new check on "Stop": what is known so far.
+        known = service.known_files(token)
+        checked = sum(1 for row in candidates if row.id in known)
+        return FileCheck(known, checked, len(candidates), checked == len(candidates))
+    found = service.file_check(token, candidates, fresh=refresh_requested())
+    if isinstance(found, FileCheck):
+        return found
+    if _wants_json():
+        return cast(FileCheck, wait_for(found))
+    steps = found.follow()
+    first = first_step(steps)
+    if first.history is not None:
+        return cast(FileCheck, first.history)
+    return _stream_file_check(query, first, steps, found.id)
+
+
+def _stream_file_check(
+    query: ListQuery, first: ScanProgress, steps: Iterator[ScanProgress], job_id: str
+) -> Response:
+    """Stream the attachment check's progress and matches as they arrive."""
     names = agent_names()
-    rows = _matches(query, history)
+    done_url = _here(partial=None, stop=None)
+    stop_url = _here(partial=1, stop=job_id)
+    page = render_template(
+        "conversations/scan_head.html", query=query, stop_url=stop_url, files=True
+    )
+
+    def progress(step: ScanProgress) -> str:
+        return render_template(
+            "conversations/scan_progress.html",
+            progress=step,
+            matches=step.new_rows,
+            names=names,
+            files=True,
+        )
+
+    def tail(_: ScanProgress) -> str:
+        return render_template("conversations/scan_tail.html", done_url=done_url)
+
+    return stream_scan(
+        page,
+        first,
+        steps,
+        progress=progress,
+        tail=tail,
+        error_template="conversations/scan_error.html",
+    )
+
+
+def _search_results(
+    query: ListQuery, history: History, files: FileCheck | None = None
+) -> Any:
+    names = agent_names()
+    rows = _matches(query, history, files)
     start = (query.page - 1) * query.size
     page_rows = rows[start : start + query.size]
     has_next = start + query.size < len(rows)
@@ -227,7 +295,7 @@ def _search_results(query: ListQuery, history: History) -> Any:
             hasNext=has_next,
             total=len(rows),
             scanned=len(history.rows),
-            complete=history.complete,
+            complete=history.complete and (files is None or files.complete),
             fetchedAt=history.fetched_at.isoformat(),
             conversations=[exports.summary_record(r, names) for r in page_rows],
         )
@@ -242,18 +310,21 @@ def _search_results(query: ListQuery, history: History) -> Any:
         history,
         len(rows),
         counts,
+        files,
     )
 
 
-def _stream_scan(query: ListQuery, first: Any, scan: Iterator[Any]) -> Response:
+def _stream_scan(
+    query: ListQuery, first: ScanProgress, steps: Iterator[ScanProgress], job_id: str
+) -> Response:
     """Stream the scan's progress and matches as they arrive.
 
     Without JavaScript the browser shows the rows as they come and, at the
     end, a refresh loads the finished, sorted result from the cache.
     """
     names = agent_names()
-    done_url = _here(partial=None)
-    stop_url = _here(partial=1)
+    done_url = _here(partial=None, stop=None)
+    stop_url = _here(partial=1, stop=job_id)
     # One page, rendered once and cut at its marker: the top goes first,
     # progress and matches stream into the middle, the closing tags last.
     page = render_template(
@@ -275,7 +346,7 @@ def _stream_scan(query: ListQuery, first: Any, scan: Iterator[Any]) -> Response:
     return stream_scan(
         page,
         first,
-        scan,
+        steps,
         progress=progress,
         tail=tail,
         error_template="conversations/scan_error.html",
@@ -288,14 +359,18 @@ def export_list(fmt: str) -> Response:
     """Export every match of the current filters (not just one page), streamed."""
     query = ListQuery.from_args(request.args)
     token = signed_in_token()
-    history: History | None = None
-    for progress in airisk().scan(
+    service = airisk()
+    found = service.scan_job(
         token, agent_id=query.agent, search=query.tag, fresh=refresh_requested()
-    ):
-        history = progress.history or history
-    assert history is not None
+    )
+    history = found if isinstance(found, History) else wait_for(found)
+    files = None
+    if query.attachments:
+        candidates = [row for row in history.rows if query.matches(row)]
+        checked = service.file_check(token, candidates)
+        files = checked if isinstance(checked, FileCheck) else wait_for(checked)
     names = agent_names()
-    rows = _matches(query, history)
+    rows = _matches(query, history, files)
     records = (exports.summary_record(row, names) for row in rows)
     stamp = _now().strftime("%Y%m%dT%H%M%SZ")
     if fmt == "csv":
@@ -307,7 +382,7 @@ def export_list(fmt: str) -> Response:
             "exportedAt": _now().replace(microsecond=0).isoformat(),
             "query": query.args(),
             "total": len(rows),
-            "complete": history.complete,
+            "complete": history.complete and (files is None or files.complete),
         }
         body = exports.json_lines(header, records)
         mimetype = "application/json"

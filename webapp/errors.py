@@ -10,6 +10,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 
 from .airisk import AIRiskError, RateLimited, TokenRejected
+from .airisk.scans import ClientGone, ScansBusy
 from .auth import redirect_to_token_page, sign_out
 from .sessions import SessionStoreDown
 
@@ -73,7 +74,7 @@ def handle_csrf_error(error: CSRFError) -> Any:
 def handle_http_error(error: HTTPException) -> Any:
     """Render Flask's own HTTP errors (404, 405, 413, ...) with our layout."""
     status = error.code or 500
-    if isinstance(error, SessionStoreDown):
+    if isinstance(error, SessionStoreDown | ScansBusy):
         return render_error(status, error.title, error.description or error.name)
     return render_error(status, error.name, _HTTP_MESSAGES.get(status, error.name))
 
@@ -88,6 +89,12 @@ def handle_untrusted_host(error: SecurityError) -> Any:
         400,
         {"Content-Type": "text/plain; charset=utf-8"},
     )
+
+
+def handle_client_gone(error: ClientGone) -> Any:
+    """Answer nobody: the client hung up while its request waited on a scan."""
+    # 499 is nginx's "client closed request", for the access log only.
+    return "", 499
 
 
 def handle_unexpected(error: Exception) -> Any:
@@ -116,6 +123,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(TokenRejected, handle_token_rejected)
     app.register_error_handler(AIRiskError, handle_airisk_error)
     app.register_error_handler(CSRFError, handle_csrf_error)
+    app.register_error_handler(ClientGone, handle_client_gone)
     app.register_error_handler(SecurityError, handle_untrusted_host)
     app.register_error_handler(InternalServerError, handle_unexpected)
     app.register_error_handler(HTTPException, handle_http_error)

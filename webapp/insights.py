@@ -13,17 +13,24 @@ import csv
 import io
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 
 from flask import Blueprint, Response, jsonify, render_template, request, url_for
 from markupsafe import Markup
 
 from . import charts, exports, stats
-from .airisk.service import History, ScanProgress
+from .airisk.scans import ScanProgress
+from .airisk.service import History
 from .auth import agent_names, airisk, request_agents, signed_in_token, token_required
 from .listing import ListQuery
 from .rendering import visible_text
-from .scanning import first_step, refresh_requested, stream_scan
+from .scanning import (
+    first_step,
+    refresh_requested,
+    stopped_history,
+    stream_scan,
+    wait_for,
+)
 from .stats import WEEKDAYS, Insights, InsightsQuery
 from .templating import money, number
 
@@ -41,11 +48,12 @@ def _query() -> InsightsQuery:
     return InsightsQuery.from_args(request.args, datetime.now(UTC).date())
 
 
-def _here() -> str:
-    """Return this page's URL with its normalised state (no refresh or format)."""
+def _here(**changes: Any) -> str:
+    """Return this page's URL with its normalised state and ``changes``."""
     # Never the raw query: a key such as "endpoint" or "_scheme" would reach
-    # url_for as its own keyword argument.
+    # url_for as its own keyword argument. (No refresh, format or stop.)
     args: dict[str, Any] = _query().args()
+    args.update((k, v) for k, v in changes.items() if v is not None)
     return url_for("insights.index", **args)
 
 
@@ -53,31 +61,32 @@ def _history(query: InsightsQuery, *, stream: bool) -> History | Response:
     """Return the scanned history, or a page streaming a first scan's progress."""
     token = signed_in_token()
     service = airisk()
-    history = None
-    if not refresh_requested():
-        history = service.cached_history(token, agent_id=query.agent)
-        # A search stopped half-way left an incomplete history: scan again.
-        if history and not history.final:
-            history = None
-    if history is None:
-        scan = service.scan(token, agent_id=query.agent, fresh=refresh_requested())
-        # The first page is read before anything is sent, so a rejected token
-        # or an unreachable AIRisk still gets its proper page or redirect.
-        first = first_step(scan)
-        if first.history is not None:
-            history = first.history
-        elif stream:
-            return _stream(first, scan)
-        else:
-            for progress in scan:
-                history = progress.history or history
-    assert history is not None
-    return history
+    stop_id = request.args.get("stop", "")
+    if stop_id:
+        # "Stop" shows what the stopped scan read; it never starts one.
+        stopped = service.stop(token, stop_id)
+        history = stopped_history(stopped, stop_id, query.agent)
+        if history is not None:
+            return history
+    found = service.scan_job(token, agent_id=query.agent, fresh=refresh_requested())
+    if isinstance(found, History):
+        return found
+    if not stream:
+        return cast(History, wait_for(found))
+    steps = found.follow()
+    first = first_step(steps)
+    if first.history is not None:
+        return cast(History, first.history)
+    return _stream(first, steps, found.id)
 
 
-def _stream(first: ScanProgress, scan: Iterator[ScanProgress]) -> Response:
+def _stream(
+    first: ScanProgress, steps: Iterator[ScanProgress], job_id: str
+) -> Response:
     """Stream the first scan's progress, then refresh to the finished page."""
-    page = render_template("insights/scan_head.html")
+    page = render_template(
+        "insights/scan_head.html", stop_url=_here(stop=job_id, refresh=None)
+    )
 
     def progress(step: ScanProgress) -> str:
         return render_template("insights/scan_progress.html", progress=step)
@@ -88,7 +97,7 @@ def _stream(first: ScanProgress, scan: Iterator[ScanProgress]) -> Response:
     return stream_scan(
         page,
         first,
-        scan,
+        steps,
         progress=progress,
         tail=tail,
         error_template="insights/scan_error.html",

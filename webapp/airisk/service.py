@@ -9,15 +9,22 @@ a token's answers at sign-out, and pages through the whole history for search.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import threading
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 from .cache import Cache
 from .client import AIRiskClient
+from .errors import NotFound
 from .models import Agent, Conversation, ConversationSummary
+from .scans import Job, Jobs, ScanProgress, Stopped
+
+__all__ = ["FileCheck", "History", "ScanProgress", "AIRiskService", "CachePolicy"]
 
 T = TypeVar("T")
 
@@ -25,6 +32,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: Rows asked for per call while scanning the whole history.
 SCAN_PAGE_SIZE = 100
+#: Conversations opened at once by a "Has attachments" check: a few, so a
+#: long list is checked faster without flooding AIRisk.
+FILE_CHECKS_IN_FLIGHT = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +58,8 @@ class History:
     #: The scan stopped at AIRISK_SCAN_MAX: as far as a scan ever goes, so it
     #: is reused like a complete one (only a *stopped* scan is redone).
     capped: bool = False
+    #: The job that scanned it (a "Stop" link names it).
+    scan_id: str = ""
 
     @property
     def final(self) -> bool:
@@ -56,13 +68,13 @@ class History:
 
 
 @dataclass(frozen=True, slots=True)
-class ScanProgress:
-    """How far a whole-history scan has come; ``history`` is set when done."""
+class FileCheck:
+    """Which conversations have attachments, as far as checked."""
 
-    pages: int
-    conversations: int
-    new_rows: tuple[ConversationSummary, ...]
-    history: History | None = None
+    files: dict[str, bool]
+    checked: int
+    candidates: int
+    complete: bool
 
 
 @dataclass(frozen=True)
@@ -74,6 +86,15 @@ class CachePolicy:
     agents: float = 300
     history: float = 300
     max_history: int = 100_000
+    #: Most conversations one "Has attachments" check opens.
+    max_file_checks: int = 1000
+    #: Distinct scans (or attachment checks) one token may run at once.
+    scans_per_token: int = 2
+
+    @property
+    def longest(self) -> float:
+        """Return the longest time anything is cached, in seconds."""
+        return max(self.pages, self.conversations, self.agents, self.history)
 
 
 def _now() -> datetime:
@@ -130,6 +151,7 @@ class AIRiskService:
         self.cache = cache
         self.policy = policy
         self._flights = _Flights()
+        self.jobs = Jobs(policy.scans_per_token)
 
     def _cached(self, token: str, key: str, fresh: bool) -> tuple[str, Any]:
         full_key = f"{self.cache.token_key(token)}:{key}"
@@ -255,6 +277,33 @@ class AIRiskService:
         _, hit = self._cached(token, f"history:{agent_id}:{search}", False)
         return hit
 
+    def scan_job(
+        self,
+        token: str,
+        *,
+        agent_id: str = "",
+        search: str = "",
+        fresh: bool = False,
+    ) -> History | Job[History]:
+        """Return a finished scan from the cache, or the job scanning now.
+
+        AIRisk has no total and no title search, so the only way to search
+        everything is to read every page. Identical scans of one token share
+        one job; a new one starts only when none runs. The finished scan is
+        cached; a stopped one caches what it had, marked incomplete.
+
+        :raises ScansBusy: if the token already runs as many jobs as it may.
+        """
+        key, hit = self._cached(token, f"history:{agent_id}:{search}", fresh)
+        if hit is not None and hit.final:
+            return cast(History, hit)
+        owner = self.cache.token_key(token)
+
+        def body(job: Job[History]) -> History:
+            return self._scan(job, token, key, agent_id, search)
+
+        return self.jobs.join_or_start(key, owner, body, self._should_stop)
+
     def scan(
         self,
         token: str,
@@ -262,26 +311,30 @@ class AIRiskService:
         agent_id: str = "",
         search: str = "",
         fresh: bool = False,
+        gone: Callable[[], bool] | None = None,
     ) -> Iterator[ScanProgress]:
-        """Page through the whole history, yielding progress after each page.
+        """Yield a scan's progress; the last step carries the history.
 
-        AIRisk has no total and no title search, so the only way to search
-        everything is to read every page. The finished scan is cached; a scan
-        that is stopped (the generator closed) caches what it had, marked
-        incomplete, so "stop" keeps the results found so far.
-
+        :raises ScansBusy: if the token already runs as many jobs as it may.
+        :raises ClientGone: when ``gone()`` says the client hung up.
         :raises AIRiskError: a subclass for each kind of failure.
         """
-        key, hit = self._cached(token, f"history:{agent_id}:{search}", fresh)
-        if hit is not None and hit.final:
-            yield ScanProgress(hit.pages, len(hit.rows), hit.rows, hit)
+        found = self.scan_job(token, agent_id=agent_id, search=search, fresh=fresh)
+        if isinstance(found, History):
+            yield ScanProgress(found.pages, len(found.rows), found.rows, found)
             return
+        yield from found.follow(gone)
+
+    def _scan(
+        self, job: Job[History], token: str, key: str, agent_id: str, search: str
+    ) -> History:
         rows: dict[str, ConversationSummary] = {}
         pages = skip = 0
         started = _now()
         complete = False
         try:
             while len(rows) < self.policy.max_history:
+                job.check()
                 # Continue from what was actually served: AIRisk may cap
                 # ``results`` below what was asked, so only an empty page is
                 # the end of the history (as the live client assumes).
@@ -305,17 +358,138 @@ class AIRiskService:
                     # ``skip`` would otherwise be read forever.
                     break
                 rows.update((row.id, row) for row in new)
-                yield ScanProgress(pages, len(rows), new)
+                job.publish(pages, len(rows), new)
+        except Stopped:
+            pass
         finally:
+            capped = len(rows) >= self.policy.max_history
+            history = History(
+                tuple(rows.values()), pages, complete, started, capped, job.id
+            )
             if rows or complete:
-                capped = len(rows) >= self.policy.max_history
-                history = History(
-                    tuple(rows.values()), pages, complete, started, capped
-                )
-                self.cache.set(key, history, ttl=self.policy.history)
-        # Every page's rows were yielded with it: the last step brings none.
-        yield ScanProgress(pages, len(rows), (), history)
+                self._store(job, key, history, ttl=self.policy.history)
+        return history
+
+    def known_files(self, token: str) -> dict[str, bool]:
+        """Return which conversations are known to have attachments (cached)."""
+        known = self.cache.get(f"{self.cache.token_key(token)}:files")
+        return dict(known or {})
+
+    def file_check(
+        self, token: str, candidates: list[ConversationSummary], *, fresh: bool = False
+    ) -> FileCheck | Job[FileCheck]:
+        """Return which ``candidates`` have attachments, or the job checking now.
+
+        Summaries do not say whether a conversation has files, so each
+        candidate is opened once; the answers are kept per token for
+        AIRISK_SCAN_TTL, a few calls are in flight at a time and one check
+        opens at most ``policy.max_file_checks`` conversations.
+
+        :raises ScansBusy: if the token already runs as many jobs as it may.
+        """
+        owner = self.cache.token_key(token)
+        known_key = f"{owner}:files"
+        known = {} if fresh else self.known_files(token)
+        unknown = [row for row in candidates if row.id not in known]
+        if not unknown:
+            return FileCheck(known, len(candidates), len(candidates), complete=True)
+        digest = hashlib.sha256("\n".join(r.id for r in unknown).encode()).hexdigest()
+        key = f"{owner}:file-check:{digest[:32]}"
+
+        def body(job: Job[FileCheck]) -> FileCheck:
+            return self._check_files(job, token, known_key, known, unknown)
+
+        return self.jobs.join_or_start(key, owner, body, self._should_stop)
+
+    def _check_files(
+        self,
+        job: Job[FileCheck],
+        token: str,
+        known_key: str,
+        known: dict[str, bool],
+        unknown: list[ConversationSummary],
+    ) -> FileCheck:
+        def has_files(row: ConversationSummary) -> tuple[ConversationSummary, bool]:
+            try:
+                conversation = self.client.get_conversation(token, row.id)
+            except NotFound:
+                return row, False
+            return row, any(m.file_name or m.file_url for m in conversation.messages)
+
+        found: dict[str, bool] = {}
+        todo = iter(unknown[: self.policy.max_file_checks])
+        in_flight: set[Future[tuple[ConversationSummary, bool]]] = set()
+        pool = ThreadPoolExecutor(FILE_CHECKS_IN_FLIGHT, "airisk-files")
+        try:
+            while True:
+                # Keep at most FILE_CHECKS_IN_FLIGHT calls going, never more.
+                while len(in_flight) < FILE_CHECKS_IN_FLIGHT:
+                    row = next(todo, None)
+                    if row is None:
+                        break
+                    job.check()
+                    in_flight.add(pool.submit(has_files, row))
+                if not in_flight:
+                    break
+                finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                matches = []
+                for future in finished:
+                    row, files = future.result()
+                    found[row.id] = files
+                    if files:
+                        matches.append(row)
+                job.publish(len(found), len(unknown), tuple(matches))
+        except Stopped:
+            pass
+        finally:
+            for future in in_flight:
+                future.cancel()
+            pool.shutdown(wait=True)
+            if found:
+                merged = {**(self.cache.get(known_key) or {}), **known, **found}
+                self._store(job, known_key, merged, ttl=self.policy.history)
+        checked = len(known) + len(found)
+        total = len(known) + len(unknown)
+        return FileCheck({**known, **found}, checked, total, checked == total)
+
+    def stop(self, token: str, job_id: str) -> Job[Any] | None:
+        """Stop the job ``job_id`` of ``token``, here or in another process.
+
+        Returns the job if it runs in this process (its rows are what it
+        found so far), else None after asking other processes to stop it.
+        """
+        owner = self.cache.token_key(token)
+        job = self.jobs.by_id(owner, job_id)
+        if job is not None:
+            job.stop()
+            return job
+        # Another process may run it: it looks for this mark between calls.
+        self.cache.set(f"{owner}:stop:{job_id}", True, ttl=self.policy.history)
+        return None
+
+    def _should_stop(self, job: Job[Any]) -> bool:
+        """Return whether another process stopped ``job`` or signed its token out."""
+        if self.cache.get(f"{job.owner}:stop:{job.id}"):
+            return True
+        signed_out = self.cache.get(f"signed-out:{job.owner}")
+        return signed_out is not None and signed_out >= job.started
+
+    def _store(self, job: Job[Any], key: str, value: Any, *, ttl: float) -> None:
+        """Cache what ``job`` produced, unless its token signed out meanwhile."""
+        if job.cancelled:
+            return
+        self.cache.set(key, value, ttl=ttl)
+        # Written, then checked: a sign-out between the check above and the
+        # write (in another process too) leaves its mark, seen here.
+        signed_out = self.cache.get(f"signed-out:{job.owner}")
+        if job.cancelled or (signed_out is not None and signed_out >= job.started):
+            self.cache.delete_prefix(key)
 
     def forget(self, token: str) -> None:
-        """Drop everything cached for ``token`` (on sign-out)."""
-        self.cache.delete_prefix(self.cache.token_key(token) + ":")
+        """Drop everything cached for ``token`` and stop its jobs (on sign-out)."""
+        owner = self.cache.token_key(token)
+        # The mark first, then the jobs, then the entries: a job that writes
+        # after the deletion sees the mark and removes what it wrote.
+        self.cache.set(f"signed-out:{owner}", time.time(), ttl=self.policy.longest)
+        self.jobs.cancel(owner)
+        self.cache.delete_prefix(owner + ":")
