@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -196,3 +197,52 @@ def test_sign_out_stops_a_scan_and_keeps_nothing_it_read(
         service = app.extensions["airisk"]
         assert counting.count("GetConversations") < 50
         assert service.cached_history(LARGE) is None
+
+
+class InFlight:
+    """WSGI middleware that records the most calls in flight at once."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.now = self.most = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        try:
+            # The body is built here: the demo API answers in one piece.
+            return list(self.app(environ, start_response))
+        finally:
+            with self.lock:
+                self.now -= 1
+
+
+def test_has_attachments_is_bounded_and_reused(tmp_path: Path) -> None:
+    app = create_demo_app(latency_ms=20)
+    counting = Counting(app)
+    in_flight = InFlight(counting)
+    with DemoServer(in_flight) as server:
+        upstream = (server, counting, app.extensions["airisk_demo"])
+        settings = {"AIRISK_ATTACHMENT_CHECKS": 30}
+        with dashboard(upstream, tmp_path, ALICE, **settings) as (browser, _):
+            first = browser.get("/conversations?attachments=1&format=json").json()
+            opened = counting.count("GetConversation/")
+            # At most 30 conversations opened, a few at a time, never all.
+            assert 0 < opened <= 30
+            assert 1 < in_flight.most <= 4
+            assert first["complete"] is False
+            # Each request opens at most 30 more, never one already checked,
+            # until all are checked; then the answer is reused.
+            for _ in range(20):
+                body = browser.get("/conversations?attachments=1&format=json").json()
+                if body["complete"]:
+                    break
+            assert body["complete"] is True
+            opened_paths = [c for c in counting.calls if "GetConversation/" in c]
+            assert len(opened_paths) == len(set(opened_paths))
+            calls = counting.count("GetConversation/")
+            again = browser.get("/conversations?attachments=1&format=json").json()
+            assert again["total"] == body["total"] > 0
+            assert counting.count("GetConversation/") == calls

@@ -62,12 +62,14 @@ def _history(query: InsightsQuery, *, stream: bool) -> History | Response:
     token = signed_in_token()
     service = airisk()
     stop_id = request.args.get("stop", "")
-    if stop_id:
+    if stop_id and stream:
         # "Stop" shows what the stopped scan read; it never starts one.
         stopped = service.stop(token, stop_id)
         history = stopped_history(stopped, stop_id, query.agent)
         if history is not None:
             return history
+        page = render_template("insights/scan_none.html", url=_here())
+        return Response(page, mimetype="text/html")
     found = service.scan_job(token, agent_id=query.agent, fresh=refresh_requested())
     if isinstance(found, History):
         return found
