@@ -143,8 +143,16 @@ def test_identical_concurrent_searches_share_one_scan(
         assert counting.count("GetConversations") <= 2 * one_scan
 
 
-def test_a_json_search_whose_client_hung_up_stops_scanning(
-    slow: Any, tmp_path: Path
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/conversations?q=nothing-matches&format=json",
+        "/conversations/export.csv?q=nothing-matches",
+        "/insights.json",
+    ],
+)
+def test_a_request_whose_client_hung_up_stops_scanning(
+    slow: Any, tmp_path: Path, path: str
 ) -> None:
     _, counting, _ = slow
     with dashboard(slow, tmp_path, LARGE) as (browser, app):
@@ -152,8 +160,8 @@ def test_a_json_search_whose_client_hung_up_stops_scanning(
         cookie = "; ".join(f"{c.name}={c.value}" for c in browser.http.cookies)
         with socket.create_connection((host, int(port))) as raw:
             raw.sendall(
-                b"GET /conversations?q=nothing-matches&format=json HTTP/1.1\r\n"
-                + f"Host: {host}:{port}\r\nCookie: {cookie}\r\n\r\n".encode()
+                f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                f"Cookie: {cookie}\r\n\r\n".encode()
             )
             wait_for_calls(counting, "GetConversations", 3)
         wait_until_idle(app)
