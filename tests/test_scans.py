@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import socket
 import threading
 import time
@@ -21,9 +22,12 @@ from typing import Any
 import pytest
 from conftest import ALICE, Browser, Counting, Page, make_app, signed_in_reviewer
 from flask import Flask
+from test_scale_out import SECRET, Dashboard, RedisServer, environment, on, sign_in
 
+from webapp.airisk.cache import keyed_name
 from webapp.demo_api import create_demo_app
 from webapp.demo_api.server import DemoServer
+from webapp.sessions import derive_key
 
 #: Rows the capped demo API serves per page, whatever is asked.
 CAP = 50
@@ -254,3 +258,73 @@ def test_has_attachments_is_bounded_and_reused(tmp_path: Path) -> None:
             again = browser.get("/conversations?attachments=1&format=json").json()
             assert again["total"] == body["total"] > 0
             assert counting.count("GetConversation/") == calls
+
+
+# -- across instances (gunicorn processes sharing Redis) -----------------------------
+
+
+@pytest.fixture
+def two_instances(
+    tmp_path: Path, slow: Any
+) -> Iterator[tuple[Dashboard, Dashboard, RedisServer]]:
+    """Two dashboard processes sharing sessions and cache in a real Redis."""
+    server, _, _ = slow
+    redis_server = RedisServer(tmp_path / "redis")
+    (tmp_path / "redis").mkdir()
+    redis_server.start()
+    env = environment(
+        tmp_path,
+        AIRISK_BASE_URL=server.url,
+        SESSION_BACKEND="redis",
+        CACHE_BACKEND="redis",
+        REDIS_URL=redis_server.url,
+        # The processes import this checkout's webapp, not an installed one.
+        PYTHONPATH=str(Path(__file__).resolve().parents[1]),
+    )
+    a = Dashboard(env, tmp_path).start()
+    b = Dashboard(env, tmp_path).start()
+    yield a, b, redis_server
+    a.stop()
+    b.stop()
+    redis_server.stop()
+
+
+def test_stop_and_sign_out_reach_a_scan_in_another_process(
+    two_instances: Any, slow: Any
+) -> None:
+    a, b, redis_server = two_instances
+    _, counting, _ = slow
+    browser = Browser(a.url)
+    sign_in(browser, LARGE)
+    other = on(b, browser)
+    counting.calls.clear()
+    with browser.http.get(
+        a.url + "/conversations?q=x", stream=True, timeout=30
+    ) as scan:
+        chunks = scan.iter_content(chunk_size=None)
+        top = next(chunks).decode()
+        stop = re.search(r'href="([^"]+)" class="stop"', top)
+        assert stop
+        wait_for_calls(counting, "GetConversations", 3)
+        # "Stop" lands on the other process: it still stops the scan here.
+        stopped = other.get(stop.group(1).replace("&amp;", "&"))
+        assert "The scan was stopped" in Page(stopped.text).text
+        calls = counting.count("GetConversations")
+        assert calls < 50 and counting.count("skip=0&") == 1
+
+    # Sign-out on the other process stops a scan here, and what the scan
+    # had read is not left in the cache.
+    digest = keyed_name(derive_key(SECRET, "cache key names"), LARGE)
+    store = redis_server.client()
+    with browser.http.get(
+        a.url + "/conversations?q=y&refresh=1", stream=True, timeout=30
+    ) as scan:
+        chunks = scan.iter_content(chunk_size=None)
+        next(chunks)
+        wait_for_calls(counting, "GetConversations", calls + 3)
+        listing = other.get("/conversations")
+        other.post("/logout", {"csrf_token": other.form_token(listing)})
+        rest = b"".join(chunks).decode()
+    assert "http-equiv" in rest or "stopped" in rest
+    assert counting.count("GetConversations") < calls + 50
+    assert not list(store.scan_iter(f"airisk-cache:{digest}:*"))
