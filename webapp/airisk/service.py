@@ -97,6 +97,15 @@ class CachePolicy:
         return max(self.pages, self.conversations, self.agents, self.history)
 
 
+def _signed_out_key(owner: str) -> str:
+    """Return the key of a token's sign-out mark.
+
+    Outside the token's own prefix (``owner + ":"``), so deleting the
+    token's entries at sign-out keeps the mark that late writers look for.
+    """
+    return f"{owner}-signed-out:at"
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -471,8 +480,7 @@ class AIRiskService:
         """Return whether another process stopped ``job`` or signed its token out."""
         if self.cache.get(f"{job.owner}:stop:{job.id}"):
             return True
-        signed_out = self.cache.get(f"signed-out:{job.owner}")
-        return signed_out is not None and signed_out >= job.started
+        return self._signed_out_since(job)
 
     def _store(self, job: Job[Any], key: str, value: Any, *, ttl: float) -> None:
         """Cache what ``job`` produced, unless its token signed out meanwhile."""
@@ -480,16 +488,21 @@ class AIRiskService:
             return
         self.cache.set(key, value, ttl=ttl)
         # Written, then checked: a sign-out between the check above and the
-        # write (in another process too) leaves its mark, seen here.
-        signed_out = self.cache.get(f"signed-out:{job.owner}")
-        if job.cancelled or (signed_out is not None and signed_out >= job.started):
-            self.cache.delete_prefix(key)
+        # write (in another process too) leaves its mark, seen here; all the
+        # token's entries go, as at sign-out.
+        if job.cancelled or self._signed_out_since(job):
+            self.cache.delete_prefix(job.owner + ":")
+
+    def _signed_out_since(self, job: Job[Any]) -> bool:
+        """Return whether ``job``'s token signed out after the job started."""
+        signed_out = self.cache.get(_signed_out_key(job.owner))
+        return signed_out is not None and signed_out >= job.started
 
     def forget(self, token: str) -> None:
         """Drop everything cached for ``token`` and stop its jobs (on sign-out)."""
         owner = self.cache.token_key(token)
         # The mark first, then the jobs, then the entries: a job that writes
         # after the deletion sees the mark and removes what it wrote.
-        self.cache.set(f"signed-out:{owner}", time.time(), ttl=self.policy.longest)
+        self.cache.set(_signed_out_key(owner), time.time(), ttl=self.policy.longest)
         self.jobs.cancel(owner)
         self.cache.delete_prefix(owner + ":")
