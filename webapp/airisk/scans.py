@@ -11,6 +11,7 @@ is refused with :class:`ScansBusy` (429).
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import logging
 import secrets
@@ -251,8 +252,14 @@ class Jobs:
                 raise ScansBusy(self.per_token)
             job = Job(key, owner, body, should_stop)
             self._jobs[key] = job
+        # The job runs in a copy of the starting request's context, so its
+        # calls count in that request's log line (upstream_calls).
+        context = contextvars.copy_context()
         thread = threading.Thread(
-            target=self._run, args=(job,), name="airisk-scan", daemon=True
+            target=context.run,
+            args=(self._run, job),
+            name="airisk-scan",
+            daemon=True,
         )
         thread.start()
         return job

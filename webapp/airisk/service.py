@@ -8,6 +8,7 @@ a token's answers at sign-out, and pages through the whole history for search.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import hashlib
 import threading
@@ -437,7 +438,10 @@ class AIRiskService:
                     if row is None:
                         break
                     job.check()
-                    in_flight.add(pool.submit(has_files, row))
+                    # Each call in a copy of the job's context: counted in
+                    # the starting request's log line like the scan's.
+                    context = contextvars.copy_context()
+                    in_flight.add(pool.submit(context.run, has_files, row))
                 if not in_flight:
                     break
                 finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
