@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextvars
 import copy
 import logging
+import re
 import secrets
 import threading
 import time
@@ -29,6 +30,9 @@ from .models import ConversationSummary
 log = logging.getLogger(__name__)
 
 R = TypeVar("R")
+
+#: What a job's name looks like (``secrets.token_urlsafe(12)``).
+JOB_ID = re.compile(r"[A-Za-z0-9_-]{16}")
 
 #: Seconds between two progress steps when AIRisk is slow to answer: a
 #: streamed page shows the scan is alive (and notices a gone client) this often.

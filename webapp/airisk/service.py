@@ -23,7 +23,7 @@ from .cache import Cache
 from .client import AIRiskClient
 from .errors import NotFound
 from .models import Agent, Conversation, ConversationSummary
-from .scans import Job, Jobs, ScanProgress, Stopped
+from .scans import JOB_ID, Job, Jobs, ScanProgress, Stopped
 
 __all__ = ["FileCheck", "History", "ScanProgress", "AIRiskService", "CachePolicy"]
 
@@ -472,6 +472,8 @@ class AIRiskService:
         found so far), else None after asking other processes to stop it.
         """
         owner = self.cache.token_key(token)
+        if not JOB_ID.fullmatch(job_id):
+            return None  # no job has such a name: nothing to stop or mark
         job = self.jobs.by_id(owner, job_id)
         if job is not None:
             job.stop()
