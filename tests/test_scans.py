@@ -328,3 +328,23 @@ def test_stop_and_sign_out_reach_a_scan_in_another_process(
     assert "http-equiv" in rest or "stopped" in rest
     assert counting.count("GetConversations") < calls + 50
     assert not list(store.scan_iter(f"airisk-cache:{digest}:*"))
+
+
+def test_paging_through_a_stopped_search_starts_no_scan(
+    slow: Any, tmp_path: Path
+) -> None:
+    _, counting, _ = slow
+    with dashboard(slow, tmp_path, LARGE) as (browser, _):
+        with browser.http.get(
+            browser.base + "/conversations?q=a", stream=True, timeout=30
+        ) as scan:
+            chunks = scan.iter_content(chunk_size=None)
+            stop = re.search(r'href="([^"]+)" class="stop"', next(chunks).decode())
+            assert stop
+            wait_for_calls(counting, "GetConversations", 3)
+            stopped = browser.get(stop.group(1).replace("&amp;", "&"))
+        (older,) = Page(stopped.text).find_all("a", rel="next")
+        calls = counting.count("GetConversations")
+        second = Page(browser.get(older["href"] or "").text).text
+        assert "Page 2" in second and "these results are incomplete" in second
+        assert counting.count("GetConversations") == calls

@@ -158,6 +158,8 @@ def _render_list(
         history=history,
         files=files,
         total=total,
+        # Paging through what a stopped scan found must not start a new scan.
+        keep={"partial": "1"} if history is not None and not history.final else {},
         # Row links, built once per page (url_for per row was 12% of it).
         detail_prefix=url_for("conversations.detail", cid="-")[:-1],
         from_suffix="?from=" + quote(urlencode(query.args()), safe=""),
