@@ -8,20 +8,18 @@ a token's answers at sign-out, and pages through the whole history for search.
 
 from __future__ import annotations
 
-import contextvars
 import dataclasses
 import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
+from .attachments import FileCheck, check_files
 from .cache import Cache
 from .client import AIRiskClient
-from .errors import NotFound
 from .models import Agent, Conversation, ConversationSummary
 from .scans import JOB_ID, Job, Jobs, ScanProgress, Stopped
 
@@ -33,9 +31,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: Rows asked for per call while scanning the whole history.
 SCAN_PAGE_SIZE = 100
-#: Conversations opened at once by a "Has attachments" check: a few, so a
-#: long list is checked faster without flooding AIRisk.
-FILE_CHECKS_IN_FLIGHT = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,16 +61,6 @@ class History:
     def final(self) -> bool:
         """Return whether scanning again would not read further."""
         return self.complete or self.capped
-
-
-@dataclass(frozen=True, slots=True)
-class FileCheck:
-    """Which conversations have attachments, as far as checked."""
-
-    files: dict[str, bool]
-    checked: int
-    candidates: int
-    complete: bool
 
 
 @dataclass(frozen=True)
@@ -419,45 +404,11 @@ class AIRiskService:
         known: dict[str, bool],
         unknown: list[ConversationSummary],
     ) -> FileCheck:
-        def has_files(row: ConversationSummary) -> tuple[ConversationSummary, bool]:
-            try:
-                conversation = self.client.get_conversation(token, row.id)
-            except NotFound:
-                return row, False
-            return row, any(m.file_name or m.file_url for m in conversation.messages)
-
         found: dict[str, bool] = {}
-        todo = iter(unknown[: self.policy.max_file_checks])
-        in_flight: set[Future[tuple[ConversationSummary, bool]]] = set()
-        pool = ThreadPoolExecutor(FILE_CHECKS_IN_FLIGHT, "airisk-files")
         try:
-            while True:
-                # Keep at most FILE_CHECKS_IN_FLIGHT calls going, never more.
-                while len(in_flight) < FILE_CHECKS_IN_FLIGHT:
-                    row = next(todo, None)
-                    if row is None:
-                        break
-                    job.check()
-                    # Each call in a copy of the job's context: counted in
-                    # the starting request's log line like the scan's.
-                    context = contextvars.copy_context()
-                    in_flight.add(pool.submit(context.run, has_files, row))
-                if not in_flight:
-                    break
-                finished, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                matches = []
-                for future in finished:
-                    row, files = future.result()
-                    found[row.id] = files
-                    if files:
-                        matches.append(row)
-                job.publish(len(found), len(unknown), tuple(matches))
-        except Stopped:
-            pass
+            rows = unknown[: self.policy.max_file_checks]
+            check_files(job, self.client, token, rows, found)
         finally:
-            for future in in_flight:
-                future.cancel()
-            pool.shutdown(wait=True)
             if found:
                 merged = {**(self.cache.get(known_key) or {}), **known, **found}
                 self._store(job, known_key, merged, ttl=self.policy.history)
