@@ -232,9 +232,14 @@ def _file_check(
         if stopped.wait_done(STOP_WAIT) and stopped.result is not None:
             return cast(FileCheck, stopped.result)
     if request.args.get("partial") == "1" or request.args.get("stop"):
-        # Never a new check on "Stop": what is known so far.
+        # Never a new check on "Stop": what is known so far, with what a
+        # stopped check still finishing its calls has found.
         known = service.known_files(token)
+        if stopped is not None and ":file-check:" in stopped.key:
+            known.update((row.id, True) for row in stopped.rows)
         checked = sum(1 for row in candidates if row.id in known)
+        if stopped is not None and ":file-check:" in stopped.key:
+            checked = max(checked, stopped.pages)
         return FileCheck(known, checked, len(candidates), checked == len(candidates))
     found = service.file_check(token, candidates, fresh=refresh_requested())
     if isinstance(found, FileCheck):
@@ -245,40 +250,7 @@ def _file_check(
     first = first_step(steps)
     if first.history is not None:
         return cast(FileCheck, first.history)
-    return _stream_file_check(query, first, steps, found.id)
-
-
-def _stream_file_check(
-    query: ListQuery, first: ScanProgress, steps: Iterator[ScanProgress], job_id: str
-) -> Response:
-    """Stream the attachment check's progress and matches as they arrive."""
-    names = agent_names()
-    done_url = _here(partial=None, stop=None)
-    stop_url = _here(partial=1, stop=job_id)
-    page = render_template(
-        "conversations/scan_head.html", query=query, stop_url=stop_url, files=True
-    )
-
-    def progress(step: ScanProgress) -> str:
-        return render_template(
-            "conversations/scan_progress.html",
-            progress=step,
-            matches=step.new_rows,
-            names=names,
-            files=True,
-        )
-
-    def tail(_: ScanProgress) -> str:
-        return render_template("conversations/scan_tail.html", done_url=done_url)
-
-    return stream_scan(
-        page,
-        first,
-        steps,
-        progress=progress,
-        tail=tail,
-        error_template="conversations/scan_error.html",
-    )
+    return _stream_scan(query, first, steps, found.id, files=True)
 
 
 def _search_results(
@@ -317,12 +289,17 @@ def _search_results(
 
 
 def _stream_scan(
-    query: ListQuery, first: ScanProgress, steps: Iterator[ScanProgress], job_id: str
+    query: ListQuery,
+    first: ScanProgress,
+    steps: Iterator[ScanProgress],
+    job_id: str,
+    *,
+    files: bool = False,
 ) -> Response:
-    """Stream the scan's progress and matches as they arrive.
+    """Stream a scan's (or, with ``files``, an attachment check's) progress.
 
-    Without JavaScript the browser shows the rows as they come and, at the
-    end, a refresh loads the finished, sorted result from the cache.
+    Without JavaScript the browser shows the matches as they come and, at
+    the end, a refresh loads the finished, sorted result from the cache.
     """
     names = agent_names()
     done_url = _here(partial=None, stop=None)
@@ -330,16 +307,18 @@ def _stream_scan(
     # One page, rendered once and cut at its marker: the top goes first,
     # progress and matches stream into the middle, the closing tags last.
     page = render_template(
-        "conversations/scan_head.html", query=query, stop_url=stop_url
+        "conversations/scan_head.html", query=query, stop_url=stop_url, files=files
     )
 
     def progress(step: ScanProgress) -> str:
-        matches = [r for r in step.new_rows if query.matches(r)]
+        # A check's rows are candidates that have files: matches already.
+        matches = [r for r in step.new_rows if files or query.matches(r)]
         return render_template(
             "conversations/scan_progress.html",
             progress=step,
             matches=matches,
             names=names,
+            files=files,
         )
 
     def tail(_: ScanProgress) -> str:
