@@ -197,7 +197,14 @@ def test_generic_token_lists_users(client: FlaskClient, data: Dataset) -> None:
     users = response.get_json()
     assert isinstance(users, list) and len(users) >= 2
     for user in users:
-        assert set(user) == {"id", "userName", "email", "companyId"}
+        assert set(user) == {
+            "id",
+            "userName",
+            "firstName",
+            "lastName",
+            "email",
+            "companyId",
+        }
     assert {u["id"] for u in users} >= {
         data.user_id_for("demo-alice"),
         data.user_id_for("demo-bob"),

@@ -54,6 +54,17 @@ _USERS = (
     ("carol.diaz", ("198.51.100.40",)),
     ("dan.okafor", ("192.0.2.15",)),
 )
+#: userName -> (firstName, lastName) in ListUsers. The hostile user's name is
+#: hostile too, so the user picker proves it escapes what AIRisk sends.
+_NAMES = {
+    "alice.martin": ("Alice", "Martin"),
+    "bob.chen": ("Bob", "Chen"),
+    "carol.diaz": ("Carol", "Diaz"),
+    "dan.okafor": ("Dan", "Okafor"),
+    "mallory.quinn": ("Mallory", "<img src=x onerror=alert(1)>Quinn"),
+    "lena.larsen": ("Lena", "Larsen"),
+}
+EMAIL_DOMAIN = "northwind.example"
 
 
 @dataclass(frozen=True)
@@ -221,6 +232,18 @@ def _newest_first(history: list[tuple[datetime, Json]]) -> list[Json]:
     return [conv for _, conv in history]
 
 
+def _user_record(user_id: str, user_name: str, company_id: str) -> Json:
+    first, last = _NAMES[user_name]
+    return {
+        "id": user_id,
+        "userName": user_name,
+        "firstName": first,
+        "lastName": last,
+        "email": f"{user_name}@{EMAIL_DOMAIN}",
+        "companyId": company_id,
+    }
+
+
 def build_dataset(seed: int, now: datetime) -> Dataset:
     """Build the demo tenant from ``seed``, with dates relative to ``now``.
 
@@ -238,14 +261,7 @@ def build_dataset(seed: int, now: datetime) -> Dataset:
     for user_name, addresses in _USERS:
         owner = Owner(guid(rng), company_id, addresses)
         owners.append(owner)
-        user_records.append(
-            {
-                "id": owner.user_id,
-                "userName": user_name,
-                "email": f"{user_name}@northwind.example",
-                "companyId": company_id,
-            }
-        )
+        user_records.append(_user_record(owner.user_id, user_name, company_id))
     alice, bob = owners[0], owners[1]
 
     alice_history = _history(
@@ -314,6 +330,8 @@ def build_dataset(seed: int, now: datetime) -> Dataset:
     # Its own generators, seeded from ``seed``: the other users stay as they were.
     large = LargeHistory(seed, company_id=company_id, agents=agents, now=now)
     grants[LARGE_TOKEN] = TokenGrant(LARGE_TOKEN, large.user_id)
+    user_records.append(_user_record(hostile_user.user_id, "mallory.quinn", company_id))
+    user_records.append(_user_record(large.user_id, "lena.larsen", company_id))
     return Dataset(
         seed=seed,
         now=now,

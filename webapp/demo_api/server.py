@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from . import DEMO_TOKENS, create_demo_app
+from . import DEFAULT_CLIENT, DEMO_TOKENS, create_demo_app
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -97,6 +97,11 @@ def serve_demo_api(
     width = max(len(token) for token in DEMO_TOKENS)
     for token, description in DEMO_TOKENS.items():
         print(f"  {token:<{width}}  {description}")
+    # A demo client with a published secret: printing it is the point here.
+    print("OAuth2 API client (GET /api/oauth2, POST /api/oauth2/Token):")
+    print(f"  client_id      {DEFAULT_CLIENT.client_id}")
+    print(f"  client_secret  {DEFAULT_CLIENT.client_secret}")
+    print(f"  redirect URIs  {', '.join(DEFAULT_CLIENT.redirect_uris)}")
     print("Press Ctrl-C to stop.", flush=True)
     try:
         server.serve_forever()
