@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar, cast
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import msgspec
 import requests
@@ -37,11 +37,16 @@ from urllib3.util import Retry
 from .deadline import WATCHDOG, Call, DeadlineAdapter
 from .errors import (
     AIRiskError,
+    AuthorizationDenied,
     BadResponse,
+    ClientRejected,
+    CodeRejected,
     Forbidden,
     NotFound,
+    OAuthFailed,
     RateLimited,
     RefusedId,
+    StateMismatch,
     TokenRejected,
     Unavailable,
     UpstreamTimeout,
@@ -49,11 +54,17 @@ from .errors import (
 )
 from .models import (
     Agent,
+    AIRiskUser,
+    AuthorizationCode,
+    ClientCredentials,
     Conversation,
     ConversationSummary,
+    MintedToken,
     parse_agents,
     parse_conversation,
+    parse_minted_token,
     parse_summaries,
+    parse_users,
 )
 
 log = logging.getLogger(__name__)
@@ -86,6 +97,19 @@ _LIST_ENDPOINTS = frozenset({"ListAgents", "GetConversations"})
 #: probes come every few seconds; the address does not change while running).
 _PROBE_TTL = 30.0
 _CHECK_BASE = " (the API is not at this address: check AIRISK_BASE_URL)"
+#: Most bytes of an OAuth2 error body read: the documented ones are one line.
+_MAX_OAUTH_ERROR_BYTES = 1024
+#: The plain-text 400 answers the OAuth2 endpoints document (and the demo's
+#: own), lower-cased, with the error each one means. Only these words ever
+#: reach a log line: any other body is "unrecognised", never echoed.
+_OAUTH_PHRASES: dict[str, type[OAuthFailed]] = {
+    "invalid client_id": ClientRejected,
+    "invalid redirect_uri": ClientRejected,
+    "invalid code": CodeRejected,
+    "invalid userid": OAuthFailed,
+}
+#: What an ``error`` parameter of an OAuth2 redirect may be for a log line.
+_OAUTH_ERROR_CODE = re.compile(r"[a-z_]{1,64}")
 
 
 def _own_copy(records: T) -> T:
@@ -260,6 +284,64 @@ class AIRiskClient:
         if not conversation.summary.id:
             raise BadResponse("GetConversation: answer has no id")
         return conversation
+
+    def list_users(self, token: str) -> list[AIRiskUser]:
+        """Return the tenant's users (needs a generic token).
+
+        :raises AIRiskError: a subclass for each kind of failure.
+        """
+        return self._get(token, "/api/Users/ListUsers", None, parse_users)
+
+    def authorize(
+        self, client: ClientCredentials, *, state: str, user_id: str | None = None
+    ) -> AuthorizationCode:
+        """Ask AIRisk for a code without following its redirect.
+
+        The live vendor client does the same: AIRisk answers 302 to the
+        registered redirect URI with ``code`` and ``state`` in the query,
+        which are read from ``Location`` here instead of a browser.
+
+        :raises ClientRejected: if AIRisk refuses the client or redirect URI.
+        :raises AuthorizationDenied: if the redirect carries an error.
+        :raises StateMismatch: if the redirect carries another ``state``.
+        :raises OAuthFailed: for any other answer than a redirect with a code.
+        :raises Unavailable: if AIRisk cannot be reached or is down.
+        """
+        params: dict[str, str] = {
+            "client_id": client.client_id,
+            "redirect_uri": client.redirect_uri,
+            "state": state,
+        }
+        if user_id is not None:
+            params["userid"] = user_id
+        status, location = self._oauth("GET", "/api/oauth2", params=params)
+        if status != 302:
+            raise OAuthFailed(f"oauth2: HTTP {status} instead of a redirect")
+        return _code_from_location(location, client.redirect_uri, state)
+
+    def exchange_code(
+        self, client: ClientCredentials, code: str, *, user_id: str | None = None
+    ) -> MintedToken:
+        """Trade a code for a token (form-encoded, as documented); never retried.
+
+        :raises CodeRejected: if AIRisk refuses the code (spent, expired).
+        :raises ClientRejected: if AIRisk refuses the client or its secret.
+        :raises BadResponse: if the answer is not a token.
+        :raises AIRiskError: a subclass for each other kind of failure.
+        """
+        form: dict[str, str] = {
+            "client_id": client.client_id,
+            "client_secret": client.client_secret,
+            "code": code,
+            "redirect_uri": client.redirect_uri,
+        }
+        if user_id is not None:
+            form["userid"] = user_id
+        status, body = self._oauth("POST", "/api/oauth2/Token", data=form)
+        if status != 200:
+            raise BadResponse(f"oauth2/Token: HTTP {status}")
+        payload = _decode("oauth2/Token", body.encode("utf-8"))
+        return parse_minted_token(payload, user_id, datetime.now(UTC))
 
     def check_token(self, token: str) -> None:
         """Ask AIRisk whether it accepts ``token`` at all, with one small call.
@@ -437,6 +519,81 @@ class AIRiskClient:
                 raise UpstreamTimeout(f"{endpoint}: no answer in time") from exc
             raise Unavailable(f"{endpoint}: {type(exc).__name__}") from exc
 
+    def _oauth(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        data: dict[str, str] | None = None,
+    ) -> tuple[int, str]:
+        """Call an OAuth2 endpoint; return the status and Location or body.
+
+        No bearer header, no redirect followed, no retry of the POST (a code
+        that reached AIRisk may be spent). A 200 or 302 is returned, every
+        other answer raised as a typed error whose detail never quotes the
+        body beyond :data:`_OAUTH_PHRASES`.
+        """
+        endpoint = path.removeprefix("/api/")
+        started = time.monotonic()
+        call = Call(started + self.settings.deadline)
+        try:
+            with WATCHDOG.watch(call):
+                try:
+                    response = self._session().request(
+                        method,
+                        self._base + path,
+                        params=params,
+                        data=data,
+                        headers={"Accept": "application/json"},
+                        timeout=(
+                            self.settings.connect_timeout,
+                            self.settings.read_timeout,
+                        ),
+                        allow_redirects=False,
+                        stream=True,
+                    )
+                except requests.RequestException as exc:
+                    if call.expired or _is_timeout(exc):
+                        raise UpstreamTimeout(f"{endpoint}: no answer in time") from exc
+                    raise Unavailable(f"{endpoint}: {type(exc).__name__}") from exc
+                with response:
+                    status = response.status_code
+                    if status == 302:
+                        return status, response.headers.get("Location", "")
+                    if status in (400, 401, 403, 404):
+                        self._raise_oauth_refusal(endpoint, response, call)
+                    if status != 200:
+                        self._raise_for_status(endpoint, response)
+                    body = self._read_body(endpoint, response, call)
+                    return status, body.decode("utf-8", "replace")
+        finally:
+            stats = upstream_stats.get(None)
+            if stats is not None:
+                stats[0] += 1
+                stats[1] += time.monotonic() - started
+
+    def _raise_oauth_refusal(
+        self, endpoint: str, response: requests.Response, call: Call
+    ) -> None:
+        status = response.status_code
+        detail = f"{endpoint}: HTTP {status}"
+        if status == 401:
+            # Documented for an unknown client (a ProblemDetails body).
+            raise ClientRejected(detail)
+        if status != 400:
+            raise OAuthFailed(detail)
+        try:
+            response.raw.decode_content = True
+            head = response.raw.read(_MAX_OAUTH_ERROR_BYTES)
+        except Exception:  # a broken error body is still a refusal
+            head = b""
+        text = head.decode("utf-8", "replace").strip().strip('"').strip()
+        error = _OAUTH_PHRASES.get(text.lower())
+        if error is None:
+            raise OAuthFailed(f"{detail} (unrecognised body)")
+        raise error(f"{detail} ({text})")
+
     def _raise_for_status(self, endpoint: str, response: requests.Response) -> None:
         status = response.status_code
         if status in (200, 204):
@@ -506,6 +663,36 @@ class AIRiskClient:
             # watchdog just ended it: what arrived is not the whole body.
             raise UpstreamTimeout(f"{endpoint}: body not complete in time")
         return b"".join(chunks)
+
+
+def _code_from_location(
+    location: str, redirect_uri: str, state: str
+) -> AuthorizationCode:
+    """Read ``code`` and ``state`` from an authorize redirect and check them.
+
+    :raises OAuthFailed: and its subclasses, for anything but our own code.
+    """
+    target, expected = urlsplit(location), urlsplit(redirect_uri)
+    if not location:
+        raise OAuthFailed("oauth2: redirect has no Location")
+    if (target.scheme, target.netloc, target.path) != (
+        expected.scheme,
+        expected.netloc,
+        expected.path,
+    ):
+        # E.g. AIRisk's own sign-in page: it wants a person, not a server.
+        raise OAuthFailed("oauth2: redirected elsewhere than the redirect URI")
+    query = parse_qs(target.query, keep_blank_values=True)
+    if "error" in query:
+        code = query["error"][0]
+        shown = code if _OAUTH_ERROR_CODE.fullmatch(code) else "unrecognised"
+        raise AuthorizationDenied(f"oauth2: redirect carries error={shown}")
+    if query.get("state", [None])[0] != state:
+        raise StateMismatch("oauth2: redirect carries another state")
+    code = query.get("code", [""])[0]
+    if not code:
+        raise OAuthFailed("oauth2: redirect has no code")
+    return AuthorizationCode(code, state)
 
 
 def _decode(endpoint: str, body: bytes) -> Any:

@@ -124,3 +124,62 @@ class BadResponse(Unavailable):
         "The AIRisk service sent an answer the dashboard could not use "
         "(an error, or data in an unexpected shape). Your token is kept."
     )
+
+
+class OAuthFailed(AIRiskError):
+    """AIRisk did not issue a token through OAuth2 (the base of its failures).
+
+    Not a :class:`TokenRejected`: a refused sign-in step says nothing about
+    the person's session, so it must not sign them out.
+    """
+
+    status = 502
+    title = "AIRisk did not issue an access token"
+    message = (
+        "The dashboard asked AIRisk for an access token and did not get one. "
+        "Try again; if it keeps happening, an administrator can find the "
+        "reason in the dashboard's log."
+    )
+
+
+class ClientRejected(OAuthFailed):
+    """AIRisk refused the dashboard's API client (id, secret or redirect URI)."""
+
+    title = "AIRisk refused the dashboard's API client"
+    message = (
+        "AIRisk does not accept the dashboard's client id, secret or redirect "
+        "URI. An administrator must check AIRISK_CLIENT_ID, AIRISK_CLIENT_SECRET "
+        "and AIRISK_REDIRECT_URI against the API client registered in AIRisk."
+    )
+
+
+class CodeRejected(OAuthFailed):
+    """AIRisk refused the authorization code: spent, expired or not ours."""
+
+    title = "AIRisk refused the sign-in code"
+    message = (
+        "The one-time code AIRisk issued was refused: it was already used, "
+        "it expired, or it was issued for another request. Start again."
+    )
+
+
+class AuthorizationDenied(OAuthFailed):
+    """AIRisk redirected back with an error instead of a code."""
+
+    title = "AIRisk refused to authorise the dashboard"
+    message = (
+        "AIRisk answered the authorisation request with an error instead of "
+        "a code. An administrator can find the reason in the dashboard's log."
+    )
+
+
+class StateMismatch(OAuthFailed):
+    """The ``state`` of an OAuth2 answer is not the one this session sent."""
+
+    status = 400
+    title = "This sign-in answer is not for this session"
+    message = (
+        "The answer from AIRisk does not belong to this browser session: it "
+        "was already used, it is too old, or it was started elsewhere. "
+        "Start again from the dashboard."
+    )

@@ -13,8 +13,8 @@ import dataclasses
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import MAXYEAR, MINYEAR, UTC, datetime
+from dataclasses import dataclass, field
+from datetime import MAXYEAR, MINYEAR, UTC, datetime, timedelta
 from typing import Any
 
 from .errors import BadResponse, NotFound
@@ -115,6 +115,59 @@ class Conversation:
     messages: tuple[Message, ...]
     #: When the dashboard fetched it from AIRisk (set by the service layer).
     fetched_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AIRiskUser:
+    """One user of the tenant, as ListUsers lists them."""
+
+    id: str
+    user_name: str
+    first_name: str
+    last_name: str
+    email: str
+
+    @property
+    def display_name(self) -> str:
+        """Return "First Last", else the user name, the e-mail or the id."""
+        full = f"{self.first_name} {self.last_name}".strip()
+        return full or self.user_name or self.email or self.id
+
+
+@dataclass(frozen=True, slots=True)
+class ClientCredentials:
+    """The dashboard's AIRisk API client; the repr never shows the secret."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    redirect_uri: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationCode:
+    """What AIRisk's authorize step answered: a one-time code and the state."""
+
+    code: str = field(repr=False)
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class MintedToken:
+    """An access token minted through OAuth2; the repr never shows it."""
+
+    access_token: str = field(repr=False)
+    expiration: datetime
+    #: The AIRisk user it acts as; None for a generic (application) token.
+    user_id: str | None
+
+    def seconds_left(self, now: datetime) -> float:
+        """Return the seconds until ``expiration`` (negative once past)."""
+        return (self.expiration - now).total_seconds()
+
+
+#: Lifetime assumed for a token whose answer has no usable ``expiration``:
+#: short, so a wrong guess costs a re-mint, not a page of 401s.
+ASSUMED_TOKEN_LIFETIME = timedelta(minutes=5)
 
 
 def _text(value: Any) -> str:
@@ -370,3 +423,39 @@ def with_list_facts(
     return dataclasses.replace(
         conversation, summary=dataclasses.replace(summary, **changes)
     )
+
+
+def parse_users(payload: Any) -> list[AIRiskUser]:
+    """Parse ListUsers; entries without an id are skipped.
+
+    :raises BadResponse: if the payload is not a JSON array.
+    """
+    if not isinstance(payload, list):
+        raise BadResponse("ListUsers: expected a JSON array")
+    users: list[AIRiskUser] = []
+    for item in payload:
+        if not isinstance(item, Mapping) or not _text(item.get("id")):
+            continue
+        users.append(
+            AIRiskUser(
+                id=_text(item.get("id")),
+                user_name=_text(item.get("userName")),
+                first_name=_text(item.get("firstName")),
+                last_name=_text(item.get("lastName")),
+                email=_text(item.get("email")),
+            )
+        )
+    return users
+
+
+def parse_minted_token(payload: Any, user_id: str | None, now: datetime) -> MintedToken:
+    """Parse the token endpoint's answer; a missing expiration is assumed short.
+
+    :raises BadResponse: if the payload is not an object with an access token.
+    """
+    body = _mapping(payload, "oauth2/Token")
+    token = body.get("access_token")
+    if not isinstance(token, str) or not token.strip():
+        raise BadResponse("oauth2/Token: answer has no access_token")
+    expiration = _datetime(body.get("expiration")) or now + ASSUMED_TOKEN_LIFETIME
+    return MintedToken(token.strip(), expiration, user_id)
