@@ -6,7 +6,9 @@ STAMP  := $(VENV)/.installed
 # Exact versions of every dependency; `make lock` regenerates it.
 LOCK   := constraints.txt
 
-.PHONY: run test test-fast lint format clean system-deps lock
+.PHONY: run test test-fast lint format clean system-deps lock oidc-deps
+# The demo OpenID Connect provider (oidc-provider on Node.js), from its lockfile.
+OIDC_STAMP := oidc/node_modules/.package-lock.json
 
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,10 +19,18 @@ $(STAMP): pyproject.toml $(LOCK)
 run: $(STAMP)  ## Start the dashboard against the built-in demo AIRisk API.
 	$(BIN)/airisk-viewer demo
 
-system-deps:  ## Install Chromium and redis-server when missing (needs root).
+system-deps:  ## Install Chromium, redis-server and Node.js when missing (needs root).
 	scripts/system-deps.sh
 
-test: $(STAMP) system-deps  ## Run the whole test suite (browser and Redis tests included).
+# npm ci installs exactly what oidc/package-lock.json pins, and refuses a
+# lockfile that does not match package.json.
+$(OIDC_STAMP): oidc/package.json oidc/package-lock.json
+	cd oidc && npm ci --no-audit --no-fund
+	touch $(OIDC_STAMP)
+
+oidc-deps: system-deps $(OIDC_STAMP)  ## Install the demo identity provider (npm ci in oidc/).
+
+test: $(STAMP) system-deps $(OIDC_STAMP)  ## Run the whole test suite (browser, Redis and SSO tests included).
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)  ## The unit tier: no browser, no real servers (under a minute).
@@ -50,3 +60,4 @@ format: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf oidc/node_modules
