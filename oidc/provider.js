@@ -6,7 +6,8 @@
 //   config (all optional): {"host": "127.0.0.1", "port": 0,
 //     "clients": [{"client_id", "client_secret", "redirect_uris": [...],
 //                  "post_logout_redirect_uris": [...]}],
-//     "jwks": {"keys": [<private JWKs>]}, "id_token_ttl": 3600}
+//     "jwks": {"keys": [<private JWKs>]}, "id_token_ttl": 3600,
+//     "issuer": <public issuer URL, when a proxy fronts the provider>}
 // Prints one JSON line, {"issuer": "http://127.0.0.1:<port>"}, once it listens.
 //
 // Sign-in is a plain HTML form at /interaction/<uid> (fields `login`,
@@ -200,11 +201,12 @@ function main() {
   const host = config.host || '127.0.0.1';
   const server = http.createServer();
   server.listen(config.port || 0, host, () => {
-    const issuer = `http://${host}:${server.address().port}`;
+    const issuer = config.issuer || `http://${host}:${server.address().port}`;
     const provider = new Provider(issuer, configuration(config));
     provider.use(interactions(provider));
     server.on('request', provider.callback());
-    process.stdout.write(`${JSON.stringify({ issuer })}\n`);
+    const listening = `http://${host}:${server.address().port}`;
+    process.stdout.write(`${JSON.stringify({ issuer, listening })}\n`);
   });
   const stop = () => server.close(() => process.exit(0));
   process.on('SIGTERM', stop);

@@ -29,6 +29,7 @@ FIXED: dict[str, tuple[str, str]] = {
     "cryptography": ("50.0.0", "CVE-2026-39892, GHSA-537c-gmf6-5ccf, -69247"),
     "gunicorn": ("27.0.0", "CVE-2024-1135, CVE-2024-6827, CVE-2026-134820"),
     "setuptools": ("78.1.1", "CVE-2024-6345, CVE-2025-47273"),
+    "authlib": ("1.6.12", "CVE-2026-27962, CVE-2026-41425, CVE-2026-44681"),
 }
 
 

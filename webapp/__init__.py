@@ -140,4 +140,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(preferences.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(insights.bp)
+    if app.config["AUTH_MODE"] == "team":
+        from .identity import team
+
+        team.init_app(app)
     return app

@@ -106,13 +106,34 @@ def safe_next(target: str | None) -> str:
     return target
 
 
+def team_mode() -> bool:
+    """Return whether people sign in with SSO (AUTH_MODE=team)."""
+    return bool(current_app.config["AUTH_MODE"] == "team")
+
+
 def current_token() -> str | None:
     """Return the signed-in token, or None; ends timed-out sessions.
 
+    In team mode it is the token minted for the AIRisk user in the URL, which
+    the team gate (:mod:`webapp.identity.people`) set before the view ran.
     The reason a session ended is left in ``g.session_end_reason``.
     """
     if "airisk_token" in g:
         return cast("str | None", g.airisk_token)
+    secret = session_secret()
+    # A team session seals the team state, not a token.
+    token = None if team_mode() else secret
+    g.airisk_token = token
+    return token
+
+
+def session_secret() -> str | None:
+    """Return what the signed-in session seals, or None; ends timed-out sessions.
+
+    The reason a session ended is left in ``g.session_end_reason``.
+    """
+    if "session_secret" in g:
+        return cast("str | None", g.session_secret)
     token = None
     sealed = session.get(TOKEN)
     if sealed:
@@ -132,7 +153,7 @@ def current_token() -> str | None:
                 sign_out(reason="expired")
             elif now - seen > _TOUCH_EVERY:
                 _store().touch(_session())
-    g.airisk_token = token
+    g.session_secret = token
     return token
 
 
@@ -172,6 +193,9 @@ def agent_names() -> AgentNames:
 
 def token_hint() -> str | None:
     """Return the masked token suffix shown in the header, if signed in."""
+    if team_mode():
+        # The header names the SSO person instead; minted tokens stay hidden.
+        return None
     token = current_token()
     if not token:
         return None
@@ -199,7 +223,8 @@ def redirect_to_token_page(reason: str | None = None) -> Response:
         args["next"] = target
     if reason in REASONS:
         args["reason"] = reason
-    return redirect(url_for("auth.token", **args), code=303)
+    endpoint = "sso.login" if team_mode() else "auth.token"
+    return redirect(url_for(endpoint, **args), code=303)
 
 
 def sign_in(token: str) -> None:
@@ -238,14 +263,26 @@ def sign_out(reason: str | None = None) -> None:
     """Delete the server-side session and forget what was cached for it."""
     sealed = session.get(TOKEN)
     if sealed:
-        token = _cipher().decrypt(sealed)
-        if token:
-            airisk().forget(token)
+        secret = _cipher().decrypt(sealed)
+        if secret:
+            for token in _tokens_of(secret):
+                airisk().forget(token)
     _store().discard(_session())
     session.clear()
     g.airisk_token = None
+    g.session_secret = None
+    g.team_state = None
     g.session_end_reason = reason
     _forget_sign_in()
+
+
+def _tokens_of(secret: str) -> list[str]:
+    """Return the AIRisk tokens a session's sealed secret holds or names."""
+    if team_mode():
+        from .identity.state import all_tokens
+
+        return all_tokens(secret)
+    return [secret]
 
 
 def sign_out_store_only() -> None:
@@ -254,15 +291,18 @@ def sign_out_store_only() -> None:
     Used mid-stream (headers sent, cookie can no longer change): the record
     is gone, so the cookie the browser keeps points at nothing.
     """
-    token = current_token()
-    if token:
-        airisk().forget(token)
+    secret = session_secret()
+    if secret:
+        for token in _tokens_of(secret):
+            airisk().forget(token)
     _store().discard(_session())
 
 
 @bp.route("/token", methods=["GET", "POST"])
 def token() -> Any:
     """Show the token form; on POST check the token and sign in."""
+    if team_mode():
+        return redirect(url_for("sso.login", next=request.args.get("next")), 303)
     form = TokenForm()
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
@@ -304,6 +344,10 @@ def token() -> Any:
 def logout() -> Response:
     """Sign out: delete the server-side session and go to the token page."""
     sign_out()
+    if team_mode():
+        from .identity.sso import end_sso_session
+
+        return end_sso_session()
     return redirect(url_for("auth.token", reason="signed_out"), code=303)
 
 

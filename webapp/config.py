@@ -87,6 +87,35 @@ class Defaults:
     #: The dashboard's address as reviewers open it (exports' evidence URL).
     PUBLIC_URL: str | None = None
 
+    #: "token" (each person pastes an AIRisk token) or "team" (SSO sign-in;
+    #: the dashboard mints AIRisk tokens as an OAuth2 API client).
+    AUTH_MODE: str = "token"
+    #: Team mode: the OpenID Connect issuer URL (its discovery document is
+    #: at <issuer>/.well-known/openid-configuration).
+    OIDC_ISSUER: str | None = None
+    #: Team mode: the dashboard's client id at the SSO provider.
+    OIDC_CLIENT_ID: str | None = None
+    #: Team mode: the dashboard's client secret at the SSO provider.
+    OIDC_CLIENT_SECRET: str | None = None
+    #: Team mode: space-separated scopes asked of the SSO provider.
+    OIDC_SCOPES: str = "openid email profile groups"
+    #: Team mode: the ID token claim that lists a person's groups or roles.
+    OIDC_GROUPS_CLAIM: str = "groups"
+    #: Team mode: comma-separated SSO groups (or roles) whose members are
+    #: reviewers; everyone else who signs in is a member.
+    REVIEWER_GROUPS: list[str] | None = None
+    #: Team mode: the dashboard's AIRisk API client id.
+    AIRISK_CLIENT_ID: str | None = None
+    #: Team mode: the dashboard's AIRisk API client secret.
+    AIRISK_CLIENT_SECRET: str | None = None
+    #: Team mode: the redirect URI registered for the AIRisk API client (the
+    #: dashboard's /airisk/callback).
+    AIRISK_REDIRECT_URI: str | None = None
+    #: Team mode: "server" (authorize without a browser) or "browser".
+    AIRISK_OAUTH2_FLOW: str = "server"
+    #: Team mode: seconds before its expiration a minted token is replaced.
+    AIRISK_TOKEN_MARGIN: int = 60
+
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -207,6 +236,7 @@ def validate(config: Mapping[str, Any], *, allow_generated_secret: bool) -> None
     ):
         if not config[name] or config[name] <= 0:
             raise ConfigError(f"{name} must be greater than zero.")
+    _validate_team(config)
     for name in (
         "AIRISK_RETRIES",
         "AIRISK_AGENTS_TTL",
@@ -217,3 +247,38 @@ def validate(config: Mapping[str, Any], *, allow_generated_secret: bool) -> None
     ):
         if config[name] < 0:
             raise ConfigError(f"{name} must not be negative.")
+
+
+def _validate_team(config: Mapping[str, Any]) -> None:
+    """Check the team-mode settings (SSO and the AIRisk API client)."""
+    if config["AUTH_MODE"] not in {"token", "team"}:
+        raise ConfigError('AUTH_MODE must be "token" or "team".')
+    if config["AIRISK_OAUTH2_FLOW"] not in {"server", "browser"}:
+        raise ConfigError('AIRISK_OAUTH2_FLOW must be "server" or "browser".')
+    if config["AIRISK_TOKEN_MARGIN"] < 0:
+        raise ConfigError("AIRISK_TOKEN_MARGIN must not be negative.")
+    if config["AUTH_MODE"] != "team":
+        return
+    for name in (
+        "OIDC_ISSUER",
+        "OIDC_CLIENT_ID",
+        "OIDC_CLIENT_SECRET",
+        "AIRISK_CLIENT_ID",
+        "AIRISK_CLIENT_SECRET",
+        "AIRISK_REDIRECT_URI",
+    ):
+        if not config.get(name):
+            raise ConfigError(f"AUTH_MODE=team needs {name} (see the README).")
+    if not config.get("REVIEWER_GROUPS"):
+        raise ConfigError(
+            "AUTH_MODE=team needs REVIEWER_GROUPS: the SSO groups whose members "
+            "may review everyone's history."
+        )
+    if "openid" not in str(config["OIDC_SCOPES"]).split():
+        raise ConfigError('OIDC_SCOPES must include "openid".')
+    for name in ("OIDC_ISSUER", "AIRISK_REDIRECT_URI"):
+        parts = urlsplit(str(config[name]))
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ConfigError(f"{name} must be an absolute http(s) URL.")
+        if parts.scheme == "http" and parts.hostname not in {"127.0.0.1", "localhost"}:
+            raise ConfigError(f"{name} must use https (http only on loopback).")

@@ -61,7 +61,8 @@ class DemoIdentityProvider:
     ``clients`` are OpenID Connect clients in oidc-provider's metadata shape
     (``client_id``, ``client_secret``, ``redirect_uris``, ...). ``jwks`` (a
     private JWK set) replaces the provider's throw-away signing key, so a
-    test can sign tokens the provider would sign. The config file and the
+    test can sign tokens the provider would sign; ``issuer`` is the public
+    issuer URL when a proxy fronts the provider. The config file and the
     provider's log go to ``workdir`` (a temporary folder by default).
     """
 
@@ -73,13 +74,18 @@ class DemoIdentityProvider:
         port: int = 0,
         jwks: dict[str, Any] | None = None,
         id_token_ttl: int | None = None,
+        issuer: str | None = None,
     ) -> None:
         self.clients = clients
         self.workdir = workdir
         self.port = port
         self.jwks = jwks
         self.id_token_ttl = id_token_ttl
+        self.public_issuer = issuer
         self.issuer = ""
+        #: Where the provider really listens (differs from the issuer behind
+        #: a proxy).
+        self.url = ""
         self._process: subprocess.Popen[bytes] | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
 
@@ -97,6 +103,8 @@ class DemoIdentityProvider:
             config["jwks"] = self.jwks
         if self.id_token_ttl is not None:
             config["id_token_ttl"] = self.id_token_ttl
+        if self.public_issuer is not None:
+            config["issuer"] = self.public_issuer
         config_file = self.workdir / "oidc-config.json"
         config_file.touch(mode=0o600)
         config_file.write_text(json.dumps(config))
@@ -130,7 +138,8 @@ class DemoIdentityProvider:
                     f"{self.workdir}/oidc-provider.log"
                 )
             line += chunk
-        issuer = json.loads(line.decode("utf-8"))["issuer"]
+        said = json.loads(line.decode("utf-8"))
+        issuer, self.url = said.get("issuer"), said.get("listening", "")
         if not isinstance(issuer, str):
             raise ProviderUnavailable("The demo identity provider printed no issuer")
         return issuer

@@ -302,10 +302,12 @@ class SafeSessions(SessionInterface):
             )
         except BadSignature:
             return {}
-        # Only the CSRF secret may live here: a cookie can never carry a token.
+        # Only the CSRF secret, and in team mode the SSO sign-in in progress
+        # (Authlib's state, nonce and PKCE verifier; the page to return to),
+        # may live here: a cookie can never carry a token.
         if not isinstance(data, dict):
             return {}
-        return {k: v for k, v in data.items() if k == "csrf_token"}
+        return {k: v for k, v in data.items() if _ANONYMOUS_KEYS.fullmatch(k)}
 
     def _read(self, sid: str) -> dict[str, Any] | None:
         raise NotImplementedError
@@ -321,6 +323,10 @@ class SafeSessions(SessionInterface):
 
     def _probe(self) -> None:
         raise NotImplementedError
+
+
+#: What an anonymous session cookie may hold (see _load_anonymous).
+_ANONYMOUS_KEYS = re.compile(r"csrf_token|sso_next|_state_sso_[A-Za-z0-9_-]{1,128}")
 
 
 def _dumps(value: Any) -> bytes:
