@@ -211,6 +211,10 @@ function main() {
   const stop = () => server.close(() => process.exit(0));
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  // The parent holds our stdin open: when it ends (the parent exited, even
+  // killed), so do we, instead of lingering on the port.
+  process.stdin.on('end', () => process.exit(0));
+  process.stdin.resume();
 }
 
 main();

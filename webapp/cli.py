@@ -130,6 +130,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_demo.add_argument("--api-port", type=int, default=5001)
     run_demo.add_argument("--latency-ms", type=int, default=0)
     run_demo.add_argument("--max-results", type=int, default=None, help=_MAX_HELP)
+    run_demo.add_argument(
+        "--team",
+        action="store_true",
+        help="team mode: also start a demo SSO provider (needs Node.js, make "
+        "oidc-deps); sign in as a demo person instead of pasting a token",
+    )
+    run_demo.add_argument("--idp-port", type=int, default=5002)
     run_serve = commands.add_parser(
         "serve", help="run the dashboard under gunicorn (configure with env vars)"
     )
@@ -151,6 +158,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return serve(args.host, args.port, args.workers, args.threads, args.timeout)
+        if args.command == "demo" and args.team:
+            from .identity.demo import demo_team
+
+            return demo_team(
+                args.host,
+                args.port,
+                args.api_port,
+                args.idp_port,
+                _demo_secret_key(),
+                QuietRequestHandler,
+            )
         if args.command == "demo":
             return demo(
                 args.host, args.port, args.api_port, args.latency_ms, args.max_results

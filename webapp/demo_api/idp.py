@@ -113,7 +113,8 @@ class DemoIdentityProvider:
         self._process = subprocess.Popen(
             [node, str(OIDC_DIR / "provider.js"), str(config_file)],
             cwd=OIDC_DIR,
-            stdin=subprocess.DEVNULL,
+            # The provider exits when this pipe closes, so it never outlives us.
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=log,
             env=env,
@@ -154,8 +155,9 @@ class DemoIdentityProvider:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-            if process.stdout is not None:
-                process.stdout.close()
+            for pipe in (process.stdin, process.stdout):
+                if pipe is not None:
+                    pipe.close()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
