@@ -126,14 +126,24 @@ class TamperingProxy:
 class TeamWorld:
     """Start the three programs; hand out browsers."""
 
-    def __init__(self, tmp_path: Path, *, flow: str = "server", **config: Any):
+    def __init__(
+        self,
+        tmp_path: Path,
+        *,
+        flow: str = "server",
+        token_ttl: int = 3600,
+        **config: Any,
+    ):
         self.tmp_path = tmp_path
         self.clock = Clock()
         demo_client = DemoOAuthClient(
             AIRISK_CLIENT_ID, AIRISK_SECRET, (f"{DASHBOARD}/airisk/callback",)
         )
         self.demo_app = create_demo_app(
-            now=DEMO_NOW, oauth_client=demo_client, clock=self.clock
+            now=DEMO_NOW,
+            oauth_client=demo_client,
+            clock=self.clock,
+            token_ttl=token_ttl,
         )
         self.refusing = Refusing(self.demo_app.wsgi_app)
         self.demo_app.wsgi_app = self.refusing  # type: ignore[method-assign]

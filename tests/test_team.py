@@ -342,3 +342,21 @@ def _code_reuse_and_expiry(world: TeamWorld, browser: Browser) -> None:
     reused = reviewer.client.get(f"/airisk/callback?code={spent}&state={state}")
     assert reused.status_code == 502
     assert "AIRisk refused the sign-in code" in text(reused)
+
+
+def test_a_token_near_its_expiration_is_replaced_before_it(tmp_path: Path) -> None:
+    # Tokens live 30 s; the dashboard replaces them 60 s before: every page
+    # mints afresh, and AIRisk never sees an expired token (no 401).
+    world = TeamWorld(tmp_path, token_ttl=30, AIRISK_TOKEN_MARGIN=60)
+    try:
+        browser = world.browser()
+        page = browser.sign_in("bob")
+        minted = len(world.minted_tokens())
+        start = len(browser.pages)
+        again = browser.get(path_of(page) + "?refresh=1")
+        assert again.status_code == 200
+        # Straight to the page: no 401, no redirect to re-mint after one.
+        assert [p.status_code for p in browser.pages[start:]] == [200]
+        assert len(world.minted_tokens()) == minted + 1
+    finally:
+        world.stop()
