@@ -61,7 +61,7 @@ function escape(text) {
 function page(title, body) {
   // No external resources: tests and the demo never leave loopback.
   return `<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
-<title>${escape(title)}</title>
+<title>${escape(title)}</title><link rel="icon" href="data:,">
 <style>body{font-family:sans-serif;max-width:28rem;margin:2rem auto}
 label{display:block;margin:.5rem 0}input,select,button{font-size:1rem}</style>
 </head><body><h1>${escape(title)}</h1>${body}</body></html>`;

@@ -169,13 +169,9 @@ def gate() -> Any:
 def _to_default_user(state: TeamState, endpoint: str) -> Response:
     uid = state.own_user if not state.is_reviewer else state.viewing
     if uid is None:
-        return redirect(url_for("people.index", next=_here()), code=303)
+        return redirect(url_for("people.index"), code=303)
     args = {**(request.view_args or {}), **request.args.to_dict(), "uid": uid}
     return redirect(url_for(endpoint, **args), code=303)
-
-
-def _here() -> str:
-    return request.full_path if request.query_string else request.path
 
 
 def viewing_name() -> str | None:
