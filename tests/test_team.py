@@ -360,3 +360,14 @@ def test_a_token_near_its_expiration_is_replaced_before_it(tmp_path: Path) -> No
         assert len(world.minted_tokens()) == minted + 1
     finally:
         world.stop()
+
+
+def test_a_full_session_store_is_a_page_not_a_crash(tmp_path: Path) -> None:
+    world = TeamWorld(tmp_path, SESSION_MAX_SIGNED_IN=1)
+    try:
+        assert world.browser().sign_in("bob").status_code == 200
+        page = world.browser().sign_in("alice")
+        assert page.status_code == 503
+        assert "Too many people are signed in" in text(page)
+    finally:
+        world.stop()

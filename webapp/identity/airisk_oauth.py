@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import secrets
 from typing import cast
+from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, g, redirect, request
 from werkzeug.wrappers import Response
@@ -141,8 +142,6 @@ def users(state: TeamState) -> list[AIRiskUser]:
 
 def _browser_authorize(state: TeamState, user: str) -> str:
     """Remember a fresh state for ``user`` and return AIRisk's authorize URL."""
-    from urllib.parse import urlencode
-
     moment = now()
     for key, pending in list(state.pending.items()):
         if pending.expires <= moment:

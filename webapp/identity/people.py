@@ -136,7 +136,7 @@ def _no_account(state: TeamState) -> Any:
 def gate() -> Any:
     """Before a team-mode request: sign-in, e-mail match, per-user access."""
     endpoint = request.endpoint or ""
-    if endpoint not in PER_USER and endpoint not in {"people.index", "people.pick"}:
+    if endpoint not in PER_USER and endpoint != "people.index":
         return None
     state = load_state()
     if state is None:
@@ -209,12 +209,6 @@ def index() -> Any:
         query=query,
         viewing=state.viewing,
     )
-
-
-@bp.get("/people/<uid>")
-def pick(uid: str) -> Response:
-    """Open a user's conversation list (a reviewer's pick)."""
-    return redirect(url_for("conversations.index", uid=uid), code=303)
 
 
 def handle_not_yours(error: NotYourHistory) -> Any:

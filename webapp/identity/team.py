@@ -13,6 +13,7 @@ from flask import Flask, g, redirect, request
 from werkzeug.wrappers import Response
 
 from ..airisk import TokenRejected
+from ..sessions import SessionLimit
 from . import airisk_oauth, people, sso
 from .cache import TokenCappedCache
 from .state import GENERIC, load_state, now, save_state
@@ -36,6 +37,7 @@ def init_app(app: Flask) -> None:
     app.before_request(people.gate)
     app.register_error_handler(airisk_oauth.BrowserMintNeeded, _to_airisk)
     app.register_error_handler(sso.SSOFailed, sso.handle_sso_failed)
+    app.register_error_handler(SessionLimit, sso.handle_session_limit)
     app.register_error_handler(people.NotYourHistory, people.handle_not_yours)
     app.register_error_handler(people.NoSuchUser, people.handle_no_such_user)
     # Registered after webapp.errors' handler, so this one wins for team mode.
