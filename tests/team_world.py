@@ -53,15 +53,32 @@ class Clock:
 
 
 class Refusing:
-    """WSGI middleware: answer 401 to chat calls while ``on`` (a broken AIRisk)."""
+    """WSGI middleware: a broken AIRisk, as the test asks.
+
+    ``on`` answers 401 to chat calls; ``authorize`` answers the authorize
+    step with ``"html"`` (a 200 sign-in page) or ``"error"`` (a redirect with
+    an error the contract does not list) instead of a code.
+    """
 
     def __init__(self, app: Any) -> None:
         self.app = app
         self.on = False
+        self.authorize: str | None = None
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        if self.on and environ.get("PATH_INFO", "").startswith("/api/Chat/"):
+        path = environ.get("PATH_INFO", "")
+        if self.on and path.startswith("/api/Chat/"):
             return Response("", status=401)(environ, start_response)
+        if self.authorize and path == "/api/oauth2":
+            if self.authorize == "html":
+                page = Response("<html><form>Sign in to AIRisk</form></html>")
+                page.content_type = "text/html"
+                return page(environ, start_response)
+            back = Response(status=302)
+            back.headers["Location"] = (
+                f"{DASHBOARD}/airisk/callback?error=%3Cscript%3E&state=x"
+            )
+            return back(environ, start_response)
         return self.app(environ, start_response)
 
 

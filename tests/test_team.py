@@ -37,7 +37,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamWorld]:
 def _reset(world: TeamWorld) -> None:
     world.proxy.mode = None
     world.refusing.on = False
+    world.refusing.authorize = None
     world.clock.offset = 0
+    world.app.config.update(
+        AIRISK_CLIENT_SECRET=AIRISK_SECRET,
+        AIRISK_REDIRECT_URI=f"{DASHBOARD}/airisk/callback",
+    )
 
 
 def path_of(response: TestResponse) -> str:
@@ -371,3 +376,43 @@ def test_a_full_session_store_is_a_page_not_a_crash(tmp_path: Path) -> None:
         assert "Too many people are signed in" in text(page)
     finally:
         world.stop()
+
+
+@pytest.mark.parametrize(
+    ("break_it", "title", "logged"),
+    [
+        (
+            {"AIRISK_CLIENT_SECRET": "not-the-secret"},
+            "AIRisk refused the dashboard's API client",
+            "oauth2/Token: HTTP 401",
+        ),
+        (
+            {"AIRISK_REDIRECT_URI": f"{DASHBOARD}/elsewhere"},
+            "AIRisk refused the dashboard's API client",
+            "HTTP 400 (Invalid redirect_uri)",
+        ),
+        ({"authorize": "html"}, "AIRisk did not issue an access token", "HTTP 200"),
+        (
+            {"authorize": "error"},
+            "AIRisk refused to authorise the dashboard",
+            "error=unrecognised",
+        ),
+    ],
+)
+def test_an_oauth2_failure_is_a_clear_page_and_log_line(
+    world: TeamWorld,
+    caplog: pytest.LogCaptureFixture,
+    break_it: dict[str, str],
+    title: str,
+    logged: str,
+) -> None:
+    world.refusing.authorize = break_it.pop("authorize", None)
+    world.app.config.update(break_it)
+    with caplog.at_level(logging.INFO):
+        page = world.browser().sign_in("bob")
+    assert page.status_code == 502
+    assert title in text(page)
+    body = page.get_data(as_text=True)
+    assert "<script>" not in body and "Sign in to AIRisk" not in body
+    assert logged in caplog.text
+    assert "not-the-secret" not in caplog.text and AIRISK_SECRET not in caplog.text
