@@ -55,7 +55,8 @@ class Clock:
 class Refusing:
     """WSGI middleware: a broken AIRisk, as the test asks.
 
-    ``on`` answers 401 to chat calls; ``authorize`` answers the authorize
+    ``on`` answers 401 to chat calls (``allow``: after that many more);
+    ``authorize`` answers the authorize
     step with ``"html"`` (a 200 sign-in page) or ``"error"`` (a redirect with
     an error the contract does not list) instead of a code.
     """
@@ -63,10 +64,15 @@ class Refusing:
     def __init__(self, app: Any) -> None:
         self.app = app
         self.on = False
+        #: Chat calls still answered before ``on`` takes effect by itself.
+        self.allow: int | None = None
         self.authorize: str | None = None
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         path = environ.get("PATH_INFO", "")
+        if self.allow is not None and path.startswith("/api/Chat/"):
+            self.allow -= 1
+            self.on = self.allow < 0
         if self.on and path.startswith("/api/Chat/"):
             return Response("", status=401)(environ, start_response)
         if self.authorize and path == "/api/oauth2":

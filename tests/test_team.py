@@ -37,6 +37,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamWorld]:
 def _reset(world: TeamWorld) -> None:
     world.proxy.mode = None
     world.refusing.on = False
+    world.refusing.allow = None
     world.refusing.authorize = None
     world.clock.offset = 0
     world.app.config.update(
@@ -416,3 +417,23 @@ def test_an_oauth2_failure_is_a_clear_page_and_log_line(
     assert "<script>" not in body and "Sign in to AIRisk" not in body
     assert logged in caplog.text
     assert "not-the-secret" not in caplog.text and AIRISK_SECRET not in caplog.text
+
+
+def test_a_401_in_the_middle_of_a_search_drops_only_that_token(
+    world: TeamWorld,
+) -> None:
+    browser = world.browser()
+    listed = browser.sign_in("alice")
+    world.refusing.allow = 1  # the search's first page, then 401
+    page = browser.get(path_of(listed) + "?q=policy")
+    assert page.status_code == 200  # the stream had started
+    assert "AIRisk stopped accepting the access token" in text(page)
+    assert "Enter a new token" not in text(page)
+    world.refusing.allow = None
+    world.refusing.on = False
+    minted = len(world.minted_tokens())
+    again = browser.get(path_of(listed) + "?q=policy")
+    # Still signed in: a new token, the search completes.
+    assert again.status_code == 200 and "Signed in as Alice Martin" in text(again)
+    assert "stopped" not in text(again)
+    assert len(world.minted_tokens()) == minted + 1

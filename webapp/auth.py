@@ -289,8 +289,14 @@ def sign_out_store_only() -> None:
     """Delete the session record when the response has already started.
 
     Used mid-stream (headers sent, cookie can no longer change): the record
-    is gone, so the cookie the browser keeps points at nothing.
+    is gone, so the cookie the browser keeps points at nothing. In team mode
+    only the rejected minted token goes; the next page mints another.
     """
+    if team_mode():
+        from .identity.team import drop_viewed_token
+
+        drop_viewed_token()
+        return
     secret = session_secret()
     if secret:
         for token in _tokens_of(secret):

@@ -97,3 +97,10 @@ def handle_token_rejected(error: TokenRejected) -> Any:
     log.info("AIRisk answered 401 (%s); minting a new token once", error.detail)
     target = request.full_path if request.query_string else request.path
     return redirect(target, code=303)
+
+
+def drop_viewed_token() -> None:
+    """Forget the token of the AIRisk user on screen (AIRisk refused it)."""
+    state = load_state()
+    if state is not None:
+        airisk_oauth.drop_token(state, g.get("viewing_uid") or GENERIC)
