@@ -284,10 +284,18 @@ class Browser:
             parts = urlsplit(location)
             response = self.client.get(f"{parts.path}?{parts.query}")
             assert response.status_code in (302, 303), response.status_code
-        return self.at_provider(location, login)
+        page = self.at_provider(location, login)
+        assert page is not None
+        return page
 
-    def at_provider(self, location: str, login: str) -> TestResponse:
-        """Fill the provider's sign-in form; come back to the dashboard."""
+    def at_provider(
+        self, location: str, login: str, *, come_back: bool = True
+    ) -> TestResponse | None:
+        """Fill the provider's sign-in form; come back to the dashboard.
+
+        With ``come_back=False`` stop before the callback (its address is in
+        :attr:`callback`).
+        """
         form = self.http.get(location, timeout=10)
         assert form.status_code == 200, form.text
         action = re.search(r'action="([^"]+)"', form.text)
@@ -302,7 +310,7 @@ class Browser:
             target = urljoin(form.url, answer.headers["Location"])
             if target.startswith(DASHBOARD):
                 self.callback = target
-                return self.follow(self._go(target))
+                return self.follow(self._go(target)) if come_back else None
             answer = self.http.get(target, allow_redirects=False, timeout=10)
         raise AssertionError(f"provider did not send us back: {answer.status_code}")
 

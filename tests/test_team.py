@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlsplit
@@ -437,3 +438,18 @@ def test_a_401_in_the_middle_of_a_search_drops_only_that_token(
     assert again.status_code == 200 and "Signed in as Alice Martin" in text(again)
     assert "stopped" not in text(again)
     assert len(world.minted_tokens()) == minted + 1
+
+
+def test_a_sign_in_left_open_too_long_starts_again(
+    world: TeamWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    browser = world.browser()
+    start = browser.client.get("/sso/login")
+    browser.at_provider(start.headers["Location"], "bob", come_back=False)
+    callback = urlsplit(browser.callback)
+    later = time.time() + 601  # the flow's state lives ten minutes
+    monkeypatch.setattr(time, "time", lambda: later)
+    page = browser.client.get(f"{callback.path}?{callback.query}")
+    monkeypatch.undo()
+    assert page.status_code == 400
+    assert "Start again" in text(page)

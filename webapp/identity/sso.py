@@ -153,8 +153,13 @@ def _verified_claims() -> dict[str, Any]:
             status=403,
         )
     state = request.args.get("state", "")
-    if not state or f"_state_sso_{state}" not in session:
+    started = session.get(f"_state_sso_{state}") if state else None
+    if not isinstance(started, dict):
         raise SSOFailed("SSO callback with an unknown state", _START_AGAIN)
+    # Authlib keeps an expiry with the state but does not check it when the
+    # state lives in the session; a sign-in left open too long starts again.
+    if not float(started.get("exp") or 0) > time.time():
+        raise SSOFailed("SSO callback with an expired state", _START_AGAIN)
     _spend_state(state)
     try:
         token = oauth.sso.authorize_access_token()
