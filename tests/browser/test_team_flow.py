@@ -8,12 +8,17 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from conftest import make_app
 from playwright.sync_api import BrowserContext, Page, expect
 
 from webapp.demo_api import DemoOAuthClient, create_demo_app
 from webapp.demo_api.idp import PASSWORD, REVIEWER_GROUP, DemoIdentityProvider
 from webapp.demo_api.server import DemoServer
+
+from .test_accessibility import FAILING_IMPACTS, describe
+
+axe = Axe()
 
 
 class Late:
@@ -61,6 +66,13 @@ def team_dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 yield base
 
 
+def assert_accessible(page: Page) -> None:
+    """No serious axe-core violation on the page (the team header included)."""
+    results = axe.run(page).response
+    serious = [v for v in results["violations"] if v["impact"] in FAILING_IMPACTS]
+    assert not serious, "\n".join(describe(v) for v in serious)
+
+
 def sso_sign_in(page: Page, login: str) -> None:
     """Fill the SSO provider's form (the page is on it)."""
     expect(page.locator("h1")).to_have_text("Northwind sign-in")
@@ -78,11 +90,13 @@ def test_team_flow_sign_in_pick_and_share(
     sso_sign_in(first, "rita")
     expect(first).to_have_url(re.compile(r"/people$"))
     expect(first.locator("#signed-in-as")).to_contain_text("Rita Reyes")
+    assert_accessible(first)
     first.fill("#people-q", "bob")
     first.press("#people-q", "Enter")
     expect(first.locator(".people-list a")).to_have_count(1)
     first.click(".people-list a")
     expect(first.locator("#viewing")).to_contain_text("Viewing: Bob Chen")
+    assert_accessible(first)
     first.locator("table.conversations tbody a").first.click()
     expect(first).to_have_url(re.compile(r"/u/[0-9a-f-]+/conversations/[0-9a-f-]+"))
     shared = first.url
