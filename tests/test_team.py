@@ -453,3 +453,16 @@ def test_a_sign_in_left_open_too_long_starts_again(
     monkeypatch.undo()
     assert page.status_code == 400
     assert "Start again" in text(page)
+
+
+def test_two_team_apps_in_one_process_keep_their_own_provider(
+    world: TeamWorld, tmp_path: Path
+) -> None:
+    other = TeamWorld(tmp_path)
+    try:
+        for each in (world, other):
+            start = each.browser().client.get("/sso/login")
+            assert start.headers["Location"].startswith(each.idp.issuer + "/")
+            assert each.browser().sign_in("bob").status_code == 200
+    finally:
+        other.stop()

@@ -152,7 +152,9 @@ def gate() -> Any:
         return _to_default_user(state, endpoint)
     if not state.is_reviewer and uid != state.own_user:
         log.warning(
-            "Refused: member %s opened AIRisk user %s's address", state.subject, uid
+            "Refused: member %s opened AIRisk user %s's address",
+            state.subject,
+            uid if valid_id(uid) else "(not an id)",
         )
         raise NotYourHistory()
     if state.is_reviewer:

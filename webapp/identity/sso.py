@@ -47,7 +47,9 @@ log = logging.getLogger(__name__)
 
 bp = Blueprint("sso", __name__)
 
-oauth = OAuth()
+#: Where each app keeps its own Authlib registry (one per app: tests and
+#: the demo may run several apps with different providers in one process).
+_EXTENSION = "airisk_sso"
 
 #: Seconds a sign-in may take between leaving for the SSO page and coming back.
 FLOW_TTL = 600
@@ -75,7 +77,8 @@ class SSOFailed(Exception):
 
 def init_app(app: Any) -> None:
     """Register the SSO provider with Authlib."""
-    oauth.init_app(app)
+    oauth = OAuth(app)
+    app.extensions[_EXTENSION] = oauth
     issuer = str(app.config["OIDC_ISSUER"]).rstrip("/")
     oauth.register(
         "sso",
@@ -87,9 +90,13 @@ def init_app(app: Any) -> None:
             "code_challenge_method": "S256",
             "default_timeout": _TIMEOUT,
         },
-        overwrite=True,
     )
     cast(Any, oauth.sso).framework.expires_in = FLOW_TTL
+
+
+def client() -> Any:
+    """Return this app's Authlib client of the SSO provider."""
+    return current_app.extensions[_EXTENSION].sso
 
 
 def _airisk() -> AIRiskService:
@@ -107,7 +114,7 @@ def login() -> Response:
     session[NEXT_KEY] = target
     callback = url_for("sso.callback", _external=True)
     try:
-        return cast(Response, oauth.sso.authorize_redirect(callback))
+        return cast(Response, client().authorize_redirect(callback))
     except (requests.RequestException, ValueError, AuthlibBaseError) as exc:
         raise _unreachable(exc) from exc
 
@@ -162,7 +169,7 @@ def _verified_claims() -> dict[str, Any]:
         raise SSOFailed("SSO callback with an expired state", _START_AGAIN)
     _spend_state(state)
     try:
-        token = oauth.sso.authorize_access_token()
+        token = client().authorize_access_token()
     except (JoseError, ValueError) as exc:
         raise SSOFailed(
             f"SSO ID token refused: {type(exc).__name__}",
@@ -240,7 +247,7 @@ def end_sso_session() -> Response:
     """Send the browser to the provider's end-session page, then back here."""
     back = url_for("sso.signed_out", _external=True)
     try:
-        metadata = oauth.sso.load_server_metadata()
+        metadata = client().load_server_metadata()
     except (requests.RequestException, ValueError) as exc:
         log.warning("SSO provider unreachable at sign-out: %s", type(exc).__name__)
         return redirect(url_for("sso.signed_out"), code=303)
@@ -248,7 +255,7 @@ def end_sso_session() -> Response:
     if not end:
         return redirect(url_for("sso.signed_out"), code=303)
     # client_id instead of id_token_hint: no token travels in a URL.
-    logout = cast(Any, oauth.sso).create_logout_url(
+    logout = client().create_logout_url(
         post_logout_redirect_uri=back, client_id=current_app.config["OIDC_CLIENT_ID"]
     )
     return redirect(logout["url"], code=303)
