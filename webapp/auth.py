@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
+import json
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
@@ -200,6 +203,45 @@ def token_hint() -> str | None:
     if not token:
         return None
     return "\u2026" + token[-4:] if len(token) >= 12 else "\u2026"
+
+
+#: Seconds before a pasted token's own expiry at which pages start to warn.
+_EXPIRY_WARNING = 15 * 60
+
+
+def token_expiry_minutes() -> int | None:
+    """Return the minutes left if the pasted token says it expires soon.
+
+    Only a token that carries its expiry (a JWT's ``exp``, read without
+    checking the signature: it decides a notice, nothing else) is known to
+    expire; an opaque token, or a minted one in team mode, is not announced.
+    """
+    if team_mode():
+        return None
+    token = current_token()
+    expiry = _jwt_expiry(token) if token else None
+    if expiry is None:
+        return None
+    left = expiry - time.time()
+    if not 0 < left <= _EXPIRY_WARNING:
+        return None
+    return max(1, int(left // 60))
+
+
+def _jwt_expiry(token: str) -> float | None:
+    parts = token.split(".")
+    if len(parts) != 3 or len(parts[1]) > 8192:
+        return None
+    try:
+        claims = json.loads(
+            base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))
+        )
+    except (ValueError, binascii.Error):
+        return None
+    exp = claims.get("exp") if isinstance(claims, dict) else None
+    if isinstance(exp, bool) or not isinstance(exp, (int, float)):
+        return None
+    return float(exp)
 
 
 def token_required(view: F) -> F:

@@ -13,7 +13,7 @@ from flask import Flask
 from markupsafe import Markup, escape
 
 from .airisk import ConversationSummary, Message
-from .auth import AgentNames, token_hint
+from .auth import AgentNames, token_expiry_minutes, token_hint
 from .listing import calendar_days
 from .preferences import current_theme
 from .rendering import render_markdown, set_render_cache_bytes, visible_text
@@ -184,6 +184,7 @@ def init_app(app: Flask) -> None:
     # About half a KiB of HTML per row kept.
     app.add_template_global(ListRows(app, app.config["LIST_ROW_CACHE"]), "list_rows")
     app.add_template_global(token_hint)
+    app.add_template_global(token_expiry_minutes)
     # The cache is the process's (every app in it renders the same way).
     set_render_cache_bytes(app.config["RENDER_CACHE_BYTES"])
     app.context_processor(lambda: {"theme": current_theme()})
