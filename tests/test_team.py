@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
-from conftest import Page, csrf_token
+from conftest import Page, csrf_token, make_app
 from team_world import (
     AIRISK_SECRET,
     DASHBOARD,
@@ -466,3 +466,21 @@ def test_two_team_apps_in_one_process_keep_their_own_provider(
             assert each.browser().sign_in("bob").status_code == 200
     finally:
         other.stop()
+
+
+def test_an_unreachable_sso_provider_is_a_page(tmp_path: Path) -> None:
+    app = make_app(
+        tmp_path,
+        AUTH_MODE="team",
+        OIDC_ISSUER="http://127.0.0.1:9",
+        OIDC_CLIENT_ID="dashboard",
+        OIDC_CLIENT_SECRET=SSO_SECRET,
+        REVIEWER_GROUPS=["airisk-reviewers"],
+        AIRISK_CLIENT_ID="api",
+        AIRISK_CLIENT_SECRET=AIRISK_SECRET,
+        AIRISK_REDIRECT_URI="http://localhost/airisk/callback",
+    )
+    response = app.test_client().get("/sso/login")
+    assert response.status_code == 503
+    assert "sign-in service did not answer" in text(response)
+    assert SSO_SECRET not in response.get_data(as_text=True)

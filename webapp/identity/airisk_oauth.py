@@ -33,9 +33,18 @@ from ..airisk import (
     StateMismatch,
 )
 from ..airisk.service import AIRiskService
-from ..auth import safe_next
+from ..auth import redirect_to_token_page, safe_next
 from .cache import TokenCappedCache
-from .state import GENERIC, Minted, Pending, TeamState, now, save_state, token_from
+from .state import (
+    GENERIC,
+    Minted,
+    Pending,
+    TeamState,
+    load_state,
+    now,
+    save_state,
+    token_from,
+)
 
 log = logging.getLogger(__name__)
 
@@ -177,9 +186,6 @@ def callback() -> Response:
         too long ago, or already used.
     :raises AuthorizationDenied: if AIRisk sent an error instead of a code.
     """
-    from ..auth import redirect_to_token_page
-    from .state import load_state
-
     state = load_state()
     if state is None:
         return redirect_to_token_page()

@@ -41,7 +41,7 @@ from werkzeug.wrappers import Response
 from ..airisk.service import AIRiskService
 from ..auth import safe_next
 from ..sessions import CREATED, SEEN, SafeSessions, SessionLimit
-from .state import TeamState, roles_for, seal
+from .state import TeamState, load_state, roles_for, seal
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +106,6 @@ def _airisk() -> AIRiskService:
 @bp.get("/sso/login")
 def login() -> Response:
     """Send the browser to the SSO provider's sign-in page."""
-    from .state import load_state
-
     target = safe_next(request.args.get("next"))
     if load_state() is not None:
         return redirect(target, code=303)
