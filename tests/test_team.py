@@ -113,16 +113,24 @@ def test_a_shared_link_works_for_a_reviewer_and_not_another_member(
 ) -> None:
     alice = world.browser()
     listed = alice.sign_in("alice")
-    link = first_conversation(listed) + "?highlight=policy"
-    own = alice.get(link)
+    own = alice.get(first_conversation(listed))
     assert own.status_code == 200
+    # The "Link" of a message, as Alice copies it: per-user, with its anchor.
+    permalink = re.search(
+        r'<a class="permalink" href="([^"]+)"', own.get_data(as_text=True)
+    )
+    assert permalink is not None
+    shared = permalink.group(1).replace("&amp;", "&")
+    assert shared.startswith(first_conversation(listed) + "?at=")
+    assert "#m-" in shared
+    link = shared.split("#")[0] + "&highlight=policy"
     title = Page(own.get_data(as_text=True)).text
 
     reviewer = world.browser()
     reviewer.sign_in("sam")
     opened = reviewer.get(link)
     assert opened.status_code == 200
-    assert path_of(opened) == urlsplit(link).path
+    assert opened.request.full_path == link  # at= and highlight= kept
     assert "Viewing: Alice Martin" in text(opened)
     heading = re.search(r"<h1[^>]*>(.*?)</h1>", own.get_data(as_text=True), re.S)
     assert heading and heading.group(1).strip() in opened.get_data(as_text=True)

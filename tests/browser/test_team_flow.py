@@ -99,7 +99,10 @@ def test_team_flow_sign_in_pick_and_share(
     assert_accessible(first)
     first.locator("table.conversations tbody a").first.click()
     expect(first).to_have_url(re.compile(r"/u/[0-9a-f-]+/conversations/[0-9a-f-]+"))
-    shared = first.url
+    # A message's "Link", as the reviewer would copy it: ?at=<id>#m-<id>.
+    href = first.locator("a.permalink").nth(1).get_attribute("href")
+    assert href and "at=" in href and "#m-" in href
+    shared = base + href
     title = first.locator("h1").first.inner_text()
 
     second = new_context().new_page()

@@ -19,7 +19,7 @@ import hashlib
 import logging
 import time
 from typing import Any, cast
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 from authlib.common.errors import AuthlibBaseError
@@ -38,6 +38,7 @@ from flask_session.base import ServerSideSession
 from joserfc.errors import JoseError
 from werkzeug.wrappers import Response
 
+from ..airisk import valid_id
 from ..airisk.service import AIRiskService
 from ..auth import safe_next
 from ..sessions import CREATED, SEEN, SafeSessions, SessionLimit
@@ -213,7 +214,19 @@ def callback() -> Response:
     log.info(
         "SSO sign-in: %s (%s) as %s", state.subject, state.email, "+".join(state.roles)
     )
-    return redirect(target, code=303)
+    return redirect(_with_anchor(target), code=303)
+
+
+def _with_anchor(target: str) -> str:
+    """Put back the ``#m-<id>`` of a shared message link.
+
+    The browser drops a link's fragment during the sign-in (the provider's
+    form is a POST), but ``?at=<id>`` names the same message.
+    """
+    at = parse_qs(urlsplit(target).query).get("at", [""])[0]
+    if at and valid_id(at) and "#" not in target:
+        return f"{target}#m-{at}"
+    return target
 
 
 def start_session(state: TeamState) -> None:
