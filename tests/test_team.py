@@ -492,3 +492,27 @@ def test_an_unreachable_sso_provider_is_a_page(tmp_path: Path) -> None:
     assert response.status_code == 503
     assert "sign-in service did not answer" in text(response)
     assert SSO_SECRET not in response.get_data(as_text=True)
+
+
+def test_two_airisk_users_with_one_email_match_no_one(world: TeamWorld) -> None:
+    users = world.demo_app.extensions["airisk_demo"].user_records
+    twin = {**next(u for u in users if u["email"] == BOB), "id": "bob-twin-id"}
+    users.append(twin)
+    try:
+        page = world.browser().sign_in("bob")
+    finally:
+        users.remove(twin)
+    assert page.status_code == 403
+    assert "2 AIRisk users have the e-mail address bob.chen@" in text(page)
+
+
+def test_a_large_tenant_lists_the_first_people_and_asks_for_a_search(
+    world: TeamWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from webapp.identity import people
+
+    monkeypatch.setattr(people, "MAX_LISTED", 2)
+    picker = world.browser().sign_in("rita")
+    listed = Page(picker.get_data(as_text=True))
+    assert len([a for a in listed.find_all("a") if "/u/" in (a.get("href") or "")]) == 2
+    assert "The first 2 are listed; search to narrow the list." in listed.text

@@ -56,6 +56,8 @@ PER_USER = frozenset(
     }
 )
 _MAX_PICKER_QUERY = 200
+#: Most people the picker lists at once; a search narrows a large tenant.
+MAX_LISTED = 200
 
 
 class NotYourHistory(HTTPForbidden):
@@ -106,6 +108,7 @@ def _match(state: TeamState) -> None:
         found = [u for u in users(state) if u.email.casefold() == wanted]
         # Two AIRisk users with one e-mail: acting as either could be wrong.
         state.own_user = found[0].id if len(found) == 1 else None
+        state.matches = len(found)
     state.matched = True
     save_state(state)
     log.info(
@@ -122,6 +125,12 @@ def _no_account(state: TeamState) -> Any:
             f"Your sign-in service does not say that your e-mail address, {email}, "
             "is verified, so the dashboard cannot match it to an AIRisk user. "
             "Ask your administrator to verify it."
+        )
+    elif state.matches > 1:
+        message = (
+            f"{state.matches} AIRisk users have the e-mail address {email}, so "
+            "the dashboard cannot tell which one is you. Ask your AIRisk "
+            "administrator to give each account its own address."
         )
     else:
         message = (
@@ -206,7 +215,8 @@ def index() -> Any:
     ]
     return render_template(
         "people/index.html",
-        users=shown,
+        users=shown[:MAX_LISTED],
+        matching=len(shown),
         total=len(everyone),
         query=query,
         viewing=state.viewing,

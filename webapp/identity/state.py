@@ -55,6 +55,8 @@ class TeamState:
     own_user: str | None = None
     #: Whether the e-mail was matched against ListUsers yet.
     matched: bool = False
+    #: How many AIRisk users had that e-mail (more than one matches no one).
+    matches: int = 0
     #: The AIRisk user a reviewer last viewed.
     viewing: str | None = None
     #: AIRisk user id (GENERIC for the application token) -> token.
