@@ -15,7 +15,7 @@ from conftest import BASE, csrf_token, enter_token, make_app, page
 from flask import Flask
 from flask.testing import FlaskClient
 
-from webapp.auth import REASONS
+from webapp.web.auth import REASONS
 
 TOKEN = "alice-token-0123456789abcdef"
 LIST_URL = BASE + "/api/Chat/GetConversations"

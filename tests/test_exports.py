@@ -13,7 +13,7 @@ import responses
 from conftest import BASE, enter_token, make_app
 from test_client import summary
 
-from webapp.exports import CSV_FIELDS, canonical_json, csv_lines, json_lines
+from webapp.core.exports import CSV_FIELDS, canonical_json, csv_lines, json_lines
 
 #: Cells a spreadsheet would run as a formula (OWASP "CSV injection").
 FORMULAS = [

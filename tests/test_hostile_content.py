@@ -31,10 +31,10 @@ from conftest import csrf_token, enter_token, make_app
 from flask.testing import FlaskClient
 from markdown_it import MarkdownIt
 
+from webapp.core.rendering import render_cache_info
 from webapp.demo_api import hostile
 from webapp.demo_api.data import Dataset
 from webapp.demo_api.server import DemoServer
-from webapp.rendering import render_cache_info
 
 HOSTILE = "demo-hostile"
 SECRET_KEY = "test-secret-key-0123456789abcdef"  # make_app's
@@ -843,7 +843,7 @@ def test_bidi_controls_never_leak_out_of_a_field(
     site: Site, conversations: list[dict[str, Any]]
 ) -> None:
     # Every text node holding a bidi control is isolated by markup (<bdi>,
-    # dir=...) or closes what it opens (webapp.rendering.visible_text does so
+    # dir=...) or closes what it opens (webapp.core.rendering.visible_text does so
     # for every field), so nothing after it on the page is reordered.
     failures = []
     for page in bidi_pages(site, conversations):

@@ -25,7 +25,7 @@ from test_reviewing import all_result_ids, follow_scan
 from test_views import AGENTS, AGENTS_URL, LIST_URL, TOKEN, summary
 
 from webapp.demo_api.server import DemoServer
-from webapp.templating import money, number
+from webapp.web.templating import money, number
 
 TOP_N = 5
 

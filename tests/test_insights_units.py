@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from webapp import charts, exports, stats
 from webapp.airisk import ConversationSummary
-from webapp.stats import InsightsQuery, Period
+from webapp.core import charts, exports, stats
+from webapp.core.stats import InsightsQuery, Period
 
 TODAY = date(2026, 11, 28)
 SVG = "{http://www.w3.org/2000/svg}"

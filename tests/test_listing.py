@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from webapp.airisk import ConversationSummary
-from webapp.listing import ListQuery, group_rows, sort_rows, time_group
+from webapp.core.listing import ListQuery, group_rows, sort_rows, time_group
 
 NOW = datetime(2026, 11, 28, 15, 0, tzinfo=UTC)
 
@@ -176,7 +176,7 @@ def test_group_rows_keeps_order_and_groups() -> None:
 @pytest.mark.parametrize("hour", [0, 1, 10, 23])
 def test_relative_times_and_groups_follow_one_calendar_rule(hour: int) -> None:
     """'yesterday' is the Yesterday group, 'N days ago' a later one, always."""
-    from webapp.templating import reltime
+    from webapp.web.templating import reltime
 
     now = datetime(2026, 11, 28, hour, 30, tzinfo=UTC)
     for step in range(0, 10 * 24 * 3):  # every 20 minutes over ten days

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import make_app
 
-from webapp.logs import JSONFormatter, TextFormatter
+from webapp.web.logs import JSONFormatter, TextFormatter
 
 FIELDS = [
     "request_id",

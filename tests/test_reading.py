@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from webapp.airisk import Message
-from webapp.reading import find_matches, highlight_range, window_start
+from webapp.core.reading import find_matches, highlight_range, window_start
 
 
 def message(n: int, text: str = "") -> Message:

@@ -1,4 +1,4 @@
-"""Tests for webapp.rendering: sanitized Markdown for untrusted text."""
+"""Tests for webapp.core.rendering: sanitized Markdown for untrusted text."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ import pytest
 from markupsafe import Markup
 
 from webapp import create_app
-from webapp.demo_api.hostile import FAMILIES, _ai_text
-from webapp.rendering import (
+from webapp.core.rendering import (
     MARKDOWN_MAX_CHARS,
     RENDER_CACHE_BYTES,
     clear_render_cache,
@@ -25,6 +24,7 @@ from webapp.rendering import (
     set_render_cache_bytes,
     visible_text,
 )
+from webapp.demo_api.hostile import FAMILIES, _ai_text
 
 VOID_TAGS = {"br", "hr", "img", "input", "meta", "base", "link", "source", "wbr"}
 # What may appear in sanitized output, tag -> attributes.

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from webapp.templating import abstime, isotime, reltime
+from webapp.web.templating import abstime, isotime, reltime
 
 PLUS_TWO = timezone(timedelta(hours=2))
 

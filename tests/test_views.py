@@ -151,7 +151,7 @@ def test_list_rows_are_rendered_once_and_follow_their_data(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     now = datetime(2026, 11, 28, 13, 0, tzinfo=UTC)  # rows are updated at 10:00
-    monkeypatch.setattr("webapp.conversations._now", lambda: now)
+    monkeypatch.setattr("webapp.web.conversations._now", lambda: now)
     rows = [summary(1, title="First title", hasFlag=True), summary(2)]
     upstream.get(LIST_URL, json=rows)
     kept = signed_in.application.jinja_env.globals["list_rows"]

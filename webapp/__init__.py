@@ -111,7 +111,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         ),
     )
 
-    from . import (
+    from .web import (
         auth,
         conversations,
         errors,
@@ -141,7 +141,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(insights.bp)
     if app.config["AUTH_MODE"] == "team":
-        from .identity import team
+        from .web import team
 
         team.init_app(app)
     return app

@@ -159,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return serve(args.host, args.port, args.workers, args.threads, args.timeout)
         if args.command == "demo" and args.team:
-            from .identity.demo import demo_team
+            from .demo_team import demo_team
 
             return demo_team(
                 args.host,

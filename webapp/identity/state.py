@@ -113,7 +113,7 @@ def load_state() -> TeamState | None:
     """Return the team state of a signed-in session (once per request)."""
     if "team_state" in g:
         return cast("TeamState | None", g.team_state)
-    from ..auth import session_secret
+    from ..web.auth import session_secret
 
     secret = session_secret()
     state = TeamState.from_json(secret) if secret else None

@@ -9,10 +9,10 @@ from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 
-from .airisk import AIRiskError, RateLimited, TokenRejected
-from .airisk.scans import ClientGone, ScansBusy
+from ..airisk import AIRiskError, RateLimited, TokenRejected
+from ..airisk.scans import ClientGone, ScansBusy
+from ..sessions import SessionStoreDown
 from .auth import redirect_to_token_page, sign_out
-from .sessions import SessionStoreDown
 
 log = logging.getLogger(__name__)
 

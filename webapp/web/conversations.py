@@ -25,16 +25,19 @@ from flask import (
     url_for,
 )
 
-from . import exports
-from .airisk import (
+from ..airisk import (
     AIRiskError,
     Conversation,
     ConversationSummary,
     TokenRejected,
 )
-from .airisk.models import missing_facts, with_list_facts
-from .airisk.scans import Job, ScanProgress
-from .airisk.service import FileCheck, History
+from ..airisk.models import missing_facts, with_list_facts
+from ..airisk.scans import Job, ScanProgress
+from ..airisk.service import FileCheck, History
+from ..core import exports
+from ..core.listing import MAX_PAGE, PAGE_SIZES, SORTS, ListQuery, group_rows, sort_rows
+from ..core.listing import time_group as _time_group
+from ..core.reading import WINDOW, find_matches, highlight_range, window_start
 from .auth import (
     AgentNames,
     agent_names,
@@ -43,9 +46,6 @@ from .auth import (
     signed_in_token,
     token_required,
 )
-from .listing import MAX_PAGE, PAGE_SIZES, SORTS, ListQuery, group_rows, sort_rows
-from .listing import time_group as _time_group
-from .reading import WINDOW, find_matches, highlight_range, window_start
 from .scanning import (
     STOP_WAIT,
     first_step,

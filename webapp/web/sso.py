@@ -40,9 +40,9 @@ from werkzeug.wrappers import Response
 
 from ..airisk import valid_id
 from ..airisk.service import AIRiskService
-from ..auth import safe_next
+from ..identity.state import TeamState, load_state, roles_for, seal
 from ..sessions import CREATED, SEEN, SafeSessions, SessionLimit
-from .state import TeamState, load_state, roles_for, seal
+from .auth import safe_next
 
 log = logging.getLogger(__name__)
 
@@ -286,7 +286,7 @@ def provider_origin(issuer: str) -> str:
 
 def handle_sso_failed(error: SSOFailed) -> Any:
     """Show a page for a failed SSO sign-in; log the reason for the admin."""
-    from ..errors import render_error
+    from .errors import render_error
 
     log.warning("SSO sign-in refused: %s", error.detail)
     return render_error(error.status, error.title, error.message)
@@ -294,7 +294,7 @@ def handle_sso_failed(error: SSOFailed) -> Any:
 
 def handle_session_limit(error: SessionLimit) -> Any:
     """Explain that the dashboard holds as many sessions as it may."""
-    from ..errors import render_error
+    from .errors import render_error
 
     return render_error(
         503,

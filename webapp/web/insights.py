@@ -18,12 +18,13 @@ from typing import Any, cast
 from flask import Blueprint, Response, jsonify, render_template, request, url_for
 from markupsafe import Markup
 
-from . import charts, exports, stats
-from .airisk.scans import ScanProgress
-from .airisk.service import History
+from ..airisk.scans import ScanProgress
+from ..airisk.service import History
+from ..core import charts, exports, stats
+from ..core.listing import ListQuery
+from ..core.rendering import visible_text
+from ..core.stats import WEEKDAYS, Insights, InsightsQuery
 from .auth import agent_names, airisk, request_agents, signed_in_token, token_required
-from .listing import ListQuery
-from .rendering import visible_text
 from .scanning import (
     first_step,
     refresh_requested,
@@ -31,7 +32,6 @@ from .scanning import (
     stream_scan,
     wait_for,
 )
-from .stats import WEEKDAYS, Insights, InsightsQuery
 from .templating import money, number
 
 bp = Blueprint("insights", __name__)

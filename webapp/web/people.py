@@ -8,7 +8,7 @@ allowed to open it. Before such a view runs, :func:`gate` decides:
   another user's link is a 403 page with no data;
 - a reviewer may open any AIRisk user that ListUsers lists;
 - the token for that user is minted (or reused) and handed to the view
-  through :func:`webapp.auth.current_token`.
+  through :func:`webapp.web.auth.current_token`.
 
 An address without ``/u/<id>`` (a token-mode link, the home page) goes to the
 person's own user, or for a reviewer to the last user viewed or the picker.
@@ -34,9 +34,9 @@ from werkzeug.exceptions import NotFound as HTTPNotFound
 from werkzeug.wrappers import Response
 
 from ..airisk import AIRiskUser, valid_id
-from ..auth import redirect_to_token_page, sign_out
+from ..identity.state import TeamState, load_state, save_state
 from .airisk_oauth import token_for, users
-from .state import TeamState, load_state, save_state
+from .auth import redirect_to_token_page, sign_out
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def _match(state: TeamState) -> None:
 
 
 def _no_account(state: TeamState) -> Any:
-    from ..errors import render_error
+    from .errors import render_error
 
     email = state.email or "(none)"
     if not state.email_verified:
@@ -225,7 +225,7 @@ def index() -> Any:
 
 def handle_not_yours(error: NotYourHistory) -> Any:
     """Explain that this history belongs to someone else; show no data."""
-    from ..errors import render_error
+    from .errors import render_error
 
     # The page's own links must not lead back to the other person's history.
     g.viewing_uid = None
@@ -242,7 +242,7 @@ def handle_not_yours(error: NotYourHistory) -> Any:
 
 def handle_no_such_user(error: NoSuchUser) -> Any:
     """Say that AIRisk lists no user with this id."""
-    from ..errors import render_error
+    from .errors import render_error
 
     return render_error(
         404,

@@ -13,10 +13,10 @@ from flask import Flask, g, redirect, request
 from werkzeug.wrappers import Response
 
 from ..airisk import TokenRejected
+from ..identity.cache import TokenCappedCache
+from ..identity.state import GENERIC, load_state, now, save_state
 from ..sessions import SessionLimit
 from . import airisk_oauth, people, sso
-from .cache import TokenCappedCache
-from .state import GENERIC, load_state, now, save_state
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +63,8 @@ def _to_airisk(error: airisk_oauth.BrowserMintNeeded) -> Response:
 
 def handle_token_rejected(error: TokenRejected) -> Any:
     """Re-mint once after a 401 and return to the same URL; then an error page."""
-    from ..errors import handle_token_rejected as token_mode_handler
-    from ..errors import render_error
+    from .errors import handle_token_rejected as token_mode_handler
+    from .errors import render_error
 
     state = load_state()
     if state is None:

@@ -21,9 +21,9 @@ from typing import Any, cast
 
 from flask import Response, render_template, request, stream_with_context
 
-from .airisk import AIRiskError, TokenRejected
-from .airisk.scans import ClientGone, Job, ScanProgress
-from .airisk.service import SCAN_PAGE_SIZE, History
+from ..airisk import AIRiskError, TokenRejected
+from ..airisk.scans import ClientGone, Job, ScanProgress
+from ..airisk.service import SCAN_PAGE_SIZE, History
 from .auth import airisk, sign_out_store_only, signed_in_token
 
 #: Where a scan page is cut: the top before it, the closing tags after it.

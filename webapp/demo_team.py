@@ -18,8 +18,8 @@ def team_settings(
     host: str, port: int, api_url: str, issuer: str, sso_secret: str
 ) -> dict[str, Any]:
     """Return the dashboard's team-mode settings for the demo."""
-    from ..demo_api import DEFAULT_CLIENT
-    from ..demo_api.idp import REVIEWER_GROUP
+    from .demo_api import DEFAULT_CLIENT
+    from .demo_api.idp import REVIEWER_GROUP
 
     return {
         "AUTH_MODE": "team",
@@ -44,9 +44,9 @@ def demo_team(
     serve: Callable[..., None] = run_simple,
 ) -> int:
     """Start the demo API and the SSO provider, then the dashboard in team mode."""
-    from .. import create_app
-    from ..demo_api import DEFAULT_CLIENT, DemoOAuthClient, create_demo_app
-    from ..demo_api.idp import (
+    from . import create_app
+    from .demo_api import DEFAULT_CLIENT, DemoOAuthClient, create_demo_app
+    from .demo_api.idp import (
         MEMBERS,
         NO_AIRISK_ACCOUNT,
         PASSWORD,
@@ -54,7 +54,7 @@ def demo_team(
         DemoIdentityProvider,
         ProviderUnavailable,
     )
-    from ..demo_api.server import DemoServer
+    from .demo_api.server import DemoServer
 
     dashboard = [f"http://{name}:{port}" for name in (host, "localhost")]
     client = DemoOAuthClient(

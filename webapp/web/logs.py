@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode
 from flask import Flask, g, request
 from werkzeug.wrappers import Response
 
-from .airisk.client import upstream_stats
+from ..airisk.client import upstream_stats
 
 log = logging.getLogger("webapp.request")
 

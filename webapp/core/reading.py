@@ -5,7 +5,7 @@ Plain functions over messages (no Flask), so each rule is tested directly.
 
 from __future__ import annotations
 
-from .airisk import Message
+from ..airisk import Message
 
 #: Messages shown per window of a long conversation.
 WINDOW = 200

@@ -33,9 +33,8 @@ from ..airisk import (
     StateMismatch,
 )
 from ..airisk.service import AIRiskService
-from ..auth import redirect_to_token_page, safe_next
-from .cache import TokenCappedCache
-from .state import (
+from ..identity.cache import TokenCappedCache
+from ..identity.state import (
     GENERIC,
     Minted,
     Pending,
@@ -45,6 +44,7 @@ from .state import (
     save_state,
     token_from,
 )
+from .auth import redirect_to_token_page, safe_next
 
 log = logging.getLogger(__name__)
 

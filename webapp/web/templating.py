@@ -12,11 +12,11 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 from flask import Flask
 from markupsafe import Markup, escape
 
-from .airisk import ConversationSummary, Message
+from ..airisk import ConversationSummary, Message
+from ..core.listing import calendar_days
+from ..core.rendering import render_markdown, set_render_cache_bytes, visible_text
 from .auth import AgentNames, token_expiry_minutes, token_hint
-from .listing import calendar_days
 from .preferences import current_theme
-from .rendering import render_markdown, set_render_cache_bytes, visible_text
 
 
 def reltime(value: datetime | None, now: datetime | None = None) -> str:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from .airisk import Conversation, ConversationSummary, Message
+from ..airisk import Conversation, ConversationSummary, Message
 from .stats import MESSAGES_UNKNOWN, WEEKDAYS, Insights, Ranked
 
 #: Version of the normalized record format; bump it when a field changes.

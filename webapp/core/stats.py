@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
-from .airisk import ConversationSummary, valid_id
+from ..airisk import ConversationSummary, valid_id
 from .listing import query_date
 
 #: The period presets, in days (``?days=``); the default is 30.

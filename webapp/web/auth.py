@@ -29,10 +29,10 @@ from werkzeug.wrappers import Response
 from wtforms import HiddenField, PasswordField
 from wtforms.validators import InputRequired, Length
 
-from .airisk import Agent, AIRiskError, TokenRejected, WrongBaseURL
-from .airisk.errors import Forbidden, RateLimited, UpstreamTimeout
-from .airisk.service import AIRiskService
-from .sessions import (
+from ..airisk import Agent, AIRiskError, TokenRejected, WrongBaseURL
+from ..airisk.errors import Forbidden, RateLimited, UpstreamTimeout
+from ..airisk.service import AIRiskService
+from ..sessions import (
     CREATED,
     SEEN,
     TOKEN,
@@ -118,7 +118,7 @@ def current_token() -> str | None:
     """Return the signed-in token, or None; ends timed-out sessions.
 
     In team mode it is the token minted for the AIRisk user in the URL, which
-    the team gate (:mod:`webapp.identity.people`) set before the view ran.
+    the team gate (:mod:`webapp.web.people`) set before the view ran.
     The reason a session ended is left in ``g.session_end_reason``.
     """
     if "airisk_token" in g:
@@ -321,7 +321,7 @@ def sign_out(reason: str | None = None) -> None:
 def _tokens_of(secret: str) -> list[str]:
     """Return the AIRisk tokens a session's sealed secret holds or names."""
     if team_mode():
-        from .identity.state import all_tokens
+        from ..identity.state import all_tokens
 
         return all_tokens(secret)
     return [secret]
@@ -335,7 +335,7 @@ def sign_out_store_only() -> None:
     only the rejected minted token goes; the next page mints another.
     """
     if team_mode():
-        from .identity.team import drop_viewed_token
+        from .team import drop_viewed_token
 
         drop_viewed_token()
         return
@@ -393,7 +393,7 @@ def logout() -> Response:
     """Sign out: delete the server-side session and go to the token page."""
     sign_out()
     if team_mode():
-        from .identity.sso import end_sso_session
+        from .sso import end_sso_session
 
         return end_sso_session()
     return redirect(url_for("auth.token", reason="signed_out"), code=303)

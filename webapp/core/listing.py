@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields, replace
 from datetime import MAXYEAR, MINYEAR, UTC, date, datetime, time, timedelta
 from typing import Any
 
-from .airisk import ConversationSummary, valid_id
+from ..airisk import ConversationSummary, valid_id
 
 PAGE_SIZES = (20, 50, 100)
 MAX_PAGE = 10_000

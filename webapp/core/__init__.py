@@ -1,0 +1,1 @@
+"""Pure rules over AIRisk's records: no Flask, no HTTP."""

@@ -1,0 +1,1 @@
+"""Pages: blueprints, and what only pages need (errors, headers, scans, logs)."""
