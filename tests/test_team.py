@@ -509,7 +509,7 @@ def test_two_airisk_users_with_one_email_match_no_one(world: TeamWorld) -> None:
 def test_a_large_tenant_lists_the_first_people_and_asks_for_a_search(
     world: TeamWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from webapp.identity import people
+    from webapp.web import people
 
     monkeypatch.setattr(people, "MAX_LISTED", 2)
     picker = world.browser().sign_in("rita")
