@@ -213,6 +213,27 @@ def test_a_foreign_state_is_refused(world: TeamWorld) -> None:
     assert browser.client.get("/conversations").status_code in (302, 303)
 
 
+def test_made_up_callbacks_write_nothing_to_the_cache(world: TeamWorld) -> None:
+    # Anonymous visitors store nothing server-side (issue 17 items 2 and 4):
+    # a callback with this browser's own state and a made-up code is refused
+    # by the provider and must not leave a "state used" entry in the cache
+    # (a loop of /sso/login and such callbacks filled it, evicting others).
+    cache = world.app.extensions["airisk"].cache
+    browser = world.browser()
+    for _ in range(2):
+        start = browser.client.get("/sso/login")
+        (state,) = parse_qs(urlsplit(start.headers["Location"]).query)["state"]
+        before = len(cache._items)
+        refused = browser.client.get(f"/sso/callback?code=made-up&state={state}")
+        assert refused.status_code == 400
+        assert len(cache._items) == before, "an anonymous callback wrote the cache"
+    # A real sign-in still spends its state: its replay is refused.
+    browser.sign_in("bob")
+    callback = urlsplit(browser.callback)
+    replay = world.browser().client.get(f"{callback.path}?{callback.query}")
+    assert replay.status_code == 400
+
+
 def test_a_replayed_callback_is_refused(world: TeamWorld) -> None:
     browser = world.browser()
     browser.sign_in("bob")

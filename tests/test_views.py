@@ -173,6 +173,23 @@ def test_list_rows_are_rendered_once_and_follow_their_data(
     assert bigger.count("from=size%3D50") == 2
 
 
+def test_large_list_rows_are_shown_but_not_kept(
+    signed_in: FlaskClient, upstream: responses.RequestsMock
+) -> None:
+    # The row cache is bounded by entries: rows with 100 KB titles and tags
+    # would make 4,096 kept rows hold gigabytes, so such rows are not kept.
+    big = [
+        summary(i, title=f"T{i} " + "x" * 100_000, metaData=["t" * 50_000])
+        for i in range(1, 6)
+    ]
+    upstream.get(LIST_URL, json=[*big, summary(6, title="Small title")])
+    kept = signed_in.application.jinja_env.globals["list_rows"]
+    kept_before = kept.cache_info().currsize
+    shown = _rows_html(signed_in.get("/conversations?refresh=1"))
+    assert all(f"T{i} xxx" in shown for i in range(1, 6)) and "Small title" in shown
+    assert kept.cache_info().currsize == kept_before + 1, "only the small row kept"
+
+
 def test_kept_rows_carry_nothing_of_the_session_that_rendered_them(
     signed_in: FlaskClient, upstream: responses.RequestsMock
 ) -> None:

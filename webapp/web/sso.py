@@ -126,15 +126,27 @@ def _unreachable(exc: Exception) -> SSOFailed:
     )
 
 
-def _spend_state(value: str) -> None:
-    """Refuse a state seen before; remember this one."""
-    cache = _airisk().cache
-    key = "sso-state:" + hashlib.sha256(value.encode()).hexdigest()
-    if cache.get(key) is not None:
+def _state_key(value: str) -> str:
+    return "sso-state:" + hashlib.sha256(value.encode()).hexdigest()
+
+
+def _refuse_spent_state(value: str) -> None:
+    """Refuse a state whose sign-in already finished."""
+    if _airisk().cache.get(_state_key(value)) is not None:
         raise SSOFailed(
             "SSO callback replayed (state already used)", _START_AGAIN, status=400
         )
-    cache.set(key, True, ttl=_USED_STATE_TTL)
+
+
+def _spend_state(value: str) -> None:
+    """Remember that ``value``'s sign-in finished, so a replay is refused.
+
+    Called only after the provider accepted the code: a callback with a
+    made-up code is anonymous and must write nothing server-side (anyone
+    could fill the cache with states from /sso/login). The provider refuses
+    a code used twice, which covers two callbacks racing past the check.
+    """
+    _airisk().cache.set(_state_key(value), True, ttl=_USED_STATE_TTL)
 
 
 _START_AGAIN = (
@@ -166,7 +178,7 @@ def _verified_claims() -> dict[str, Any]:
     # state lives in the session; a sign-in left open too long starts again.
     if not float(started.get("exp") or 0) > time.time():
         raise SSOFailed("SSO callback with an expired state", _START_AGAIN)
-    _spend_state(state)
+    _refuse_spent_state(state)
     try:
         token = client().authorize_access_token()
     except (JoseError, ValueError) as exc:
@@ -182,6 +194,7 @@ def _verified_claims() -> dict[str, Any]:
         raise SSOFailed(f"SSO sign-in failed: {error}", _START_AGAIN) from exc
     except requests.RequestException as exc:
         raise _unreachable(exc) from exc
+    _spend_state(state)
     claims = token.get("userinfo")
     if not claims or not claims.get("sub"):
         raise SSOFailed(

@@ -130,7 +130,9 @@ class ListRows:
     cache with unchanged data) renders none of its rows again. As with
     rendered Markdown, equal data gives equal HTML whoever asks. When
     templates auto-reload (debug), nothing is kept, so an edited row shows
-    at once.
+    at once. The bound is on entries, so only rows whose text is short are
+    kept: AIRisk sends titles and tags of any length, and 4,096 rows with
+    100 KB titles would hold gigabytes.
     """
 
     def __init__(self, app: Flask, size: int) -> None:
@@ -151,9 +153,9 @@ class ListRows:
         detail_prefix: str,
         from_suffix: str,
     ) -> Markup:
-        render = self._render if self._env.auto_reload else self._cached
+        keep = not self._env.auto_reload
         return Markup("").join(
-            render(
+            (self._cached if keep and _keepable(row, names) else self._render)(
                 row,
                 names[row.agent_id],
                 reltime(row.updated, now),
@@ -166,6 +168,16 @@ class ListRows:
     def cache_info(self) -> Any:
         """Return the hits, misses and size of the kept rows."""
         return self._cached.cache_info()
+
+
+#: Characters of text (title, tags, agent name) above which a row is not kept.
+_ROW_KEEP_CHARS = 1024
+
+
+def _keepable(row: ConversationSummary, names: AgentNames) -> bool:
+    """Return whether ``row`` is short enough to keep rendered."""
+    size = len(row.title) + len(names[row.agent_id])
+    return size + sum(len(tag) for tag in row.metadata) <= _ROW_KEEP_CHARS
 
 
 def init_app(app: Flask) -> None:
@@ -181,7 +193,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(refresh_url)
     app.add_template_filter(segment)
     app.add_template_global(message_html)
-    # About half a KiB of HTML per row kept.
+    # About half a KiB of HTML per row kept, at most a few KiB (_keepable).
     app.add_template_global(ListRows(app, app.config["LIST_ROW_CACHE"]), "list_rows")
     app.add_template_global(token_hint)
     app.add_template_global(token_expiry_minutes)
