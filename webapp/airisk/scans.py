@@ -22,8 +22,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from werkzeug.exceptions import TooManyRequests
-
 from .errors import AIRiskError, BadResponse
 from .models import ConversationSummary
 
@@ -56,17 +54,19 @@ class ScanProgress:
     seconds: int = 0
 
 
-class ScansBusy(TooManyRequests):
-    """This token already runs as many scans as it may at once."""
+class ScansBusy(Exception):
+    """This token already runs as many scans as it may at once (a 429 page)."""
 
+    status = 429
     title = "Too many searches at once"
 
     def __init__(self, limit: int) -> None:
-        super().__init__(
+        self.message = (
             f"Your access token already has {limit} searches or insights "
             f"reading the whole history at once, the most allowed. Wait for "
             f"one to finish (or stop it), then reload this page."
         )
+        super().__init__(self.message)
 
 
 class ClientGone(Exception):

@@ -74,9 +74,14 @@ def handle_csrf_error(error: CSRFError) -> Any:
 def handle_http_error(error: HTTPException) -> Any:
     """Render Flask's own HTTP errors (404, 405, 413, ...) with our layout."""
     status = error.code or 500
-    if isinstance(error, SessionStoreDown | ScansBusy):
+    if isinstance(error, SessionStoreDown):
         return render_error(status, error.title, error.description or error.name)
     return render_error(status, error.name, _HTTP_MESSAGES.get(status, error.name))
+
+
+def handle_scans_busy(error: ScansBusy) -> Any:
+    """Ask the user to wait for one of their running scans."""
+    return render_error(error.status, error.title, error.message)
 
 
 def handle_untrusted_host(error: SecurityError) -> Any:
@@ -124,6 +129,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(AIRiskError, handle_airisk_error)
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(ClientGone, handle_client_gone)
+    app.register_error_handler(ScansBusy, handle_scans_busy)
     app.register_error_handler(SecurityError, handle_untrusted_host)
     app.register_error_handler(InternalServerError, handle_unexpected)
     app.register_error_handler(HTTPException, handle_http_error)
