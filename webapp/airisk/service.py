@@ -152,6 +152,14 @@ class AIRiskService:
         full_key = f"{self.cache.token_key(token)}:{key}"
         return full_key, None if fresh else self.cache.get(full_key)
 
+    def check_token(self, token: str) -> None:
+        """Ask AIRisk whether it accepts ``token`` (uncached: this is sign-in).
+
+        :raises TokenRejected: if AIRisk answers 401.
+        :raises AIRiskError: a subclass for each other kind of failure.
+        """
+        self.client.check_token(token)
+
     def agents(self, token: str, *, fresh: bool = False) -> list[Agent]:
         """Return the token's agents.
 

@@ -19,6 +19,7 @@ from flask import current_app, g, session
 from flask_session.base import ServerSideSession
 
 from ..sessions import TOKEN, SafeSessions, TokenCipher
+from ..sessions.lifetime import session_secret
 from . import MEMBER, REVIEWER, Actor
 
 #: The key of the generic (application) token in :attr:`TeamState.tokens`.
@@ -113,8 +114,6 @@ def load_state() -> TeamState | None:
     """Return the team state of a signed-in session (once per request)."""
     if "team_state" in g:
         return cast("TeamState | None", g.team_state)
-    from ..web.auth import session_secret
-
     secret = session_secret()
     state = TeamState.from_json(secret) if secret else None
     g.team_state = state

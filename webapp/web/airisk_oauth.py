@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import cast
 from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, g, redirect, request
@@ -32,7 +31,6 @@ from ..airisk import (
     MintedToken,
     StateMismatch,
 )
-from ..airisk.service import AIRiskService
 from ..identity.cache import TokenCappedCache
 from ..identity.state import (
     GENERIC,
@@ -45,6 +43,7 @@ from ..identity.state import (
     token_from,
 )
 from .auth import redirect_to_token_page, safe_next
+from .service import service
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +63,6 @@ class BrowserMintNeeded(Exception):
     def __init__(self, location: str) -> None:
         super().__init__("browser must fetch an AIRisk code")
         self.location = location
-
-
-def _airisk() -> AIRiskService:
-    return cast(AIRiskService, current_app.extensions["airisk"])
 
 
 def credentials() -> ClientCredentials:
@@ -98,7 +93,7 @@ def token_for(state: TeamState, user: str) -> str:
         return token
     if current_app.config["AIRISK_OAUTH2_FLOW"] == "browser":
         raise BrowserMintNeeded(_browser_authorize(state, user))
-    client = _airisk().client
+    client = service().client
     creds = credentials()
     user_id = None if user == GENERIC else user
     code = client.authorize(creds, state=secrets.token_urlsafe(24), user_id=user_id)
@@ -109,7 +104,7 @@ def _keep(state: TeamState, user: str, minted: MintedToken) -> str:
     old = state.tokens.get(user)
     if old is not None:
         # No cached page may outlive the token it was fetched with.
-        _airisk().forget(old.token)
+        service().forget(old.token)
     expires = minted.expiration.timestamp()
     state.tokens[user] = Minted(minted.access_token, expires)
     save_state(state)
@@ -124,7 +119,7 @@ def _keep(state: TeamState, user: str, minted: MintedToken) -> str:
 
 
 def _cap(token: str, expires: float) -> None:
-    cache = _airisk().cache
+    cache = service().cache
     if isinstance(cache, TokenCappedCache):
         cache.limit(token, expires)
 
@@ -133,18 +128,18 @@ def drop_token(state: TeamState, user: str) -> None:
     """Forget the session's token for ``user`` and what was cached with it."""
     minted = state.tokens.pop(user, None)
     if minted is not None:
-        _airisk().forget(minted.token)
+        service().forget(minted.token)
     save_state(state)
 
 
 def users(state: TeamState) -> list[AIRiskUser]:
     """Return the tenant's users (ListUsers with the generic token), cached."""
     token = token_for(state, GENERIC)
-    cache = _airisk().cache
+    cache = service().cache
     key = f"{cache.token_key(token)}:users"
     found = cache.get(key)
     if found is None:
-        found = tuple(_airisk().client.list_users(token))
+        found = tuple(service().client.list_users(token))
         cache.set(key, found, ttl=USERS_TTL)
     return list(found)
 
@@ -202,7 +197,7 @@ def callback() -> Response:
     if not code:
         raise StateMismatch("oauth2 callback: no code")
     user_id = None if pending.user == GENERIC else pending.user
-    minted = _airisk().client.exchange_code(credentials(), code, user_id=user_id)
+    minted = service().client.exchange_code(credentials(), code, user_id=user_id)
     _keep(state, pending.user, minted)
     g.pop("airisk_token", None)
     return redirect(pending.next, code=303)

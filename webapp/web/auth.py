@@ -1,4 +1,9 @@
-"""Token entry and sign-out, and the one accessor views use for the token."""
+"""Token entry and sign-out, and the one accessor views use for the token.
+
+How long a session lives (its rotation at sign-in, its timeouts, the deletion
+of its record) is :mod:`webapp.sessions.lifetime`'s; the AIRisk service views
+use is :mod:`webapp.web.service`'s.
+"""
 
 from __future__ import annotations
 
@@ -13,33 +18,26 @@ from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
-    after_this_request,
+    Flask,
     current_app,
     g,
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
-from flask_session.base import ServerSideSession
+from flask.blueprints import BlueprintSetupState
 from flask_wtf import FlaskForm
-from flask_wtf.csrf import generate_csrf
 from werkzeug.wrappers import Response
 from wtforms import HiddenField, PasswordField
 from wtforms.validators import InputRequired, Length
 
-from ..airisk import Agent, AIRiskError, TokenRejected, WrongBaseURL
+from ..airisk import AIRiskError, TokenRejected, WrongBaseURL
 from ..airisk.errors import Forbidden, RateLimited, UpstreamTimeout
-from ..airisk.service import AIRiskService
-from ..sessions import (
-    CREATED,
-    SEEN,
-    TOKEN,
-    SafeSessions,
-    SessionLimit,
-    TokenCipher,
-)
+from ..identity.state import all_tokens
+from ..sessions import SessionLimit, lifetime
+from ..sessions.lifetime import session_secret
+from .service import service
 
 bp = Blueprint("auth", __name__)
 
@@ -54,11 +52,6 @@ REASONS = {
     "signed_out": "You are signed out. The token was removed from the dashboard.",
 }
 
-_TOUCH_EVERY = 60
-#: A cookie holding only the sign-in time. The session store expires an idle
-#: record by itself, so without it a returning user could not be told that
-#: they were signed out after inactivity rather than never signed in.
-_SIGNED_IN_AT = "signed_in_at"
 _MAX_TOKEN_LENGTH = 8192
 
 
@@ -73,23 +66,6 @@ class TokenForm(FlaskForm):
         ],
     )
     next = HiddenField()
-
-
-def airisk() -> AIRiskService:
-    """Return the app's (cached) AIRisk service."""
-    return cast(AIRiskService, current_app.extensions["airisk"])
-
-
-def _cipher() -> TokenCipher:
-    return cast(TokenCipher, current_app.extensions["airisk_cipher"])
-
-
-def _store() -> SafeSessions:
-    return cast(SafeSessions, current_app.session_interface)
-
-
-def _session() -> ServerSideSession:
-    return cast(ServerSideSession, session)
 
 
 def safe_next(target: str | None) -> str:
@@ -130,68 +106,11 @@ def current_token() -> str | None:
     return token
 
 
-def session_secret() -> str | None:
-    """Return what the signed-in session seals, or None; ends timed-out sessions.
-
-    The reason a session ended is left in ``g.session_end_reason``.
-    """
-    if "session_secret" in g:
-        return cast("str | None", g.session_secret)
-    token = None
-    sealed = session.get(TOKEN)
-    if sealed:
-        now = int(time.time())
-        created = int(session.get(CREATED, 0))
-        seen = int(session.get(SEEN, 0))
-        idle = _store().idle.total_seconds()
-        absolute = _store().absolute.total_seconds()
-        if now - created > absolute:
-            sign_out(reason="absolute")
-        elif now - seen > idle:
-            sign_out(reason="idle")
-        else:
-            token = _cipher().decrypt(sealed)
-            if token is None:
-                # Encrypted with a key that is no longer configured.
-                sign_out(reason="expired")
-            elif now - seen > _TOUCH_EVERY:
-                _store().touch(_session())
-    g.session_secret = token
-    return token
-
-
 def signed_in_token() -> str:
     """Return the token of a request that passed :func:`token_required`."""
     token = current_token()
     assert token is not None  # token_required let the request through
     return token
-
-
-def request_agents() -> list[Agent]:
-    """Return the signed-in token's agents, read once per request.
-
-    A page needs them for names and for the agent filter; the cache behind
-    them may be Redis, so one read per request, not one per use.
-    """
-    if "airisk_agents" not in g:
-        g.airisk_agents = airisk().agents(signed_in_token())
-    return cast(list[Agent], g.airisk_agents)
-
-
-class AgentNames(dict[str, str]):
-    """Agent id -> name; an id the token's agent list lacks is "Unknown agent".
-
-    Templates write ``names[row.agent_id]``: a subscript, where a call of
-    ``names.get(...)`` goes through Jinja's context machinery on every row.
-    """
-
-    def __missing__(self, key: str) -> str:
-        return "Unknown agent"
-
-
-def agent_names() -> AgentNames:
-    """Return agent id -> name for the signed-in token's agents."""
-    return AgentNames((agent.id, agent.name) for agent in request_agents())
 
 
 def token_hint() -> str | None:
@@ -250,7 +169,7 @@ def token_required(view: F) -> F:
     @functools.wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         if current_token() is None:
-            reason = g.get("session_end_reason") or _ended_by_the_store()
+            reason = g.get("session_end_reason") or lifetime.ended_by_the_store()
             return redirect_to_token_page(reason)
         return view(*args, **kwargs)
 
@@ -274,57 +193,29 @@ def sign_in(token: str) -> None:
 
     :raises SessionLimit: when the store is full of other clients' sessions.
     """
-    # Session ids are rotated by hand (Flask-Session's regenerate() does
-    # nothing on an empty session and session.clear() keeps the id): fill
-    # the session, store it under a fresh id, then drop the old record.
-    previous, previous_sid = dict(session), _session().sid
-    session.clear()
-    now = int(time.time())
-    session[TOKEN] = _cipher().encrypt(token)
-    session[CREATED] = now
-    session[SEEN] = now
-    g.pop("csrf_token", None)
-    generate_csrf()
-    try:
-        _store().create(_session(), _store().client_of(request))
-    except SessionLimit:
-        # Nothing is kept; the browser stays as it was, and so do the forms
-        # on the page that says so (their CSRF token is the previous one).
-        session.clear()
-        session.update(previous)
-        _session().sid = previous_sid
-        session.modified = False
-        g.pop("csrf_token", None)
-        raise
-    _store().remove(previous_sid)
+    lifetime.start(token)
     g.airisk_token = token
-    _remember_sign_in(now)
 
 
 def sign_out(reason: str | None = None) -> None:
     """Delete the server-side session and forget what was cached for it."""
-    sealed = session.get(TOKEN)
-    if sealed:
-        secret = _cipher().decrypt(sealed)
-        if secret:
-            for token in _tokens_of(secret):
-                airisk().forget(token)
-    _store().discard(_session())
-    session.clear()
-    g.airisk_token = None
-    g.session_secret = None
-    g.team_state = None
-    g.session_end_reason = reason
-    _forget_sign_in()
+    lifetime.end(reason)
+
+
+def _forget_tokens(secret: str) -> None:
+    """Forget what was cached for the AIRisk tokens a session's secret holds."""
+    for token in _tokens_of(secret):
+        service().forget(token)
+
+
+@bp.record_once
+def _on_register(state: BlueprintSetupState) -> None:
+    lifetime.on_end(cast(Flask, state.app), _forget_tokens)
 
 
 def _tokens_of(secret: str) -> list[str]:
     """Return the AIRisk tokens a session's sealed secret holds or names."""
-    if team_mode():
-        from ..identity.state import all_tokens
-
-        return all_tokens(secret)
-    return [secret]
+    return all_tokens(secret) if team_mode() else [secret]
 
 
 def sign_out_store_only() -> None:
@@ -339,11 +230,7 @@ def sign_out_store_only() -> None:
 
         drop_viewed_token()
         return
-    secret = session_secret()
-    if secret:
-        for token in _tokens_of(secret):
-            airisk().forget(token)
-    _store().discard(_session())
+    lifetime.end_record_only()
 
 
 @bp.route("/token", methods=["GET", "POST"])
@@ -399,47 +286,6 @@ def logout() -> Response:
     return redirect(url_for("auth.token", reason="signed_out"), code=303)
 
 
-def _remember_sign_in(now: int) -> None:
-    config = current_app.config
-
-    @after_this_request
-    def set_cookie(response: Response) -> Response:
-        response.set_cookie(
-            _SIGNED_IN_AT,
-            str(now),
-            max_age=int(_store().absolute.total_seconds()),
-            secure=config["SESSION_COOKIE_SECURE"],
-            httponly=True,
-            samesite="Lax",
-        )
-        return response
-
-
-def _forget_sign_in() -> None:
-    if _SIGNED_IN_AT not in request.cookies:
-        return
-
-    @after_this_request
-    def delete_cookie(response: Response) -> Response:
-        response.delete_cookie(
-            _SIGNED_IN_AT,
-            secure=current_app.config["SESSION_COOKIE_SECURE"],
-            httponly=True,
-            samesite="Lax",
-        )
-        return response
-
-
-def _ended_by_the_store() -> str | None:
-    """Return why a session the store has already expired ended, if it did."""
-    raw = request.cookies.get(_SIGNED_IN_AT, "")
-    if not raw.isascii() or not raw.isdigit():
-        return None
-    _forget_sign_in()
-    signed_in_for = time.time() - int(raw)
-    return "absolute" if signed_in_for > _store().absolute.total_seconds() else "idle"
-
-
 _FULL = (
     "The dashboard has as many people signed in as it is set up to hold. "
     "Try again later; an administrator can raise SESSION_MAX_SIGNED_IN."
@@ -462,7 +308,7 @@ def _refusal(candidate: str) -> tuple[int, str] | None:
     otherwise sign in.
     """
     try:
-        airisk().client.check_token(candidate)
+        service().check_token(candidate)
     except TokenRejected:
         return 401, (
             "AIRisk rejected this token. Check that you copied all of it "

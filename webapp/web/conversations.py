@@ -38,14 +38,7 @@ from ..core import exports
 from ..core.listing import MAX_PAGE, PAGE_SIZES, SORTS, ListQuery, group_rows, sort_rows
 from ..core.listing import time_group as _time_group
 from ..core.reading import WINDOW, find_matches, highlight_range, window_start
-from .auth import (
-    AgentNames,
-    agent_names,
-    airisk,
-    request_agents,
-    signed_in_token,
-    token_required,
-)
+from .auth import signed_in_token, token_required
 from .scanning import (
     STOP_WAIT,
     first_step,
@@ -54,6 +47,7 @@ from .scanning import (
     stream_scan,
     wait_for,
 )
+from .service import AgentNames, agent_names, request_agents, service
 
 bp = Blueprint("conversations", __name__)
 
@@ -105,8 +99,8 @@ def index() -> Any:
     if query.searching:
         return _search(query)
     token = signed_in_token()
-    names = agent_names()
-    page = airisk().page(
+    names = agent_names(signed_in_token())
+    page = service().page(
         token,
         results=query.size,
         skip=(query.page - 1) * query.size,
@@ -151,7 +145,7 @@ def _render_list(
         group_counts=group_counts,
         has_next=has_next,
         names=names,
-        agents=request_agents(),
+        agents=request_agents(signed_in_token()),
         page_sizes=PAGE_SIZES,
         sorts=SORTS,
         fetched_at=fetched_at,
@@ -179,7 +173,7 @@ def _matches(
         known = (
             files.files
             if files is not None
-            else airisk().known_files(signed_in_token())
+            else service().known_files(signed_in_token())
         )
         rows = [row for row in rows if known.get(row.id)]
     return sort_rows(rows, query.sort)
@@ -188,17 +182,17 @@ def _matches(
 def _search(query: ListQuery) -> Any:
     """Search mode: scan the whole history once, then filter, sort and page."""
     token = signed_in_token()
-    service = airisk()
+    upstream = service()
     stop_id = request.args.get("stop", "")
     # "Stop" names the job it stops; it never starts a scan of its own.
-    stopped = service.stop(token, stop_id) if stop_id else None
+    stopped = upstream.stop(token, stop_id) if stop_id else None
     history: History | None
     if request.args.get("partial") == "1" or stop_id:
         history = stopped_history(stopped, stop_id, query.agent, query.tag)
         if history is None:
             return render_template("conversations/scan_none.html", query=query)
     else:
-        found = service.scan_job(
+        found = upstream.scan_job(
             token, agent_id=query.agent, search=query.tag, fresh=refresh_requested()
         )
         if isinstance(found, History):
@@ -225,7 +219,7 @@ def _file_check(
     query: ListQuery, history: History, stopped: Job[Any] | None
 ) -> FileCheck | Response:
     """Answer "Has attachments" for the candidates, streaming a long check."""
-    service = airisk()
+    upstream = service()
     token = signed_in_token()
     candidates = [row for row in history.rows if query.matches(row)]
     if stopped is not None and ":file-check:" in stopped.key:
@@ -234,14 +228,14 @@ def _file_check(
     if request.args.get("partial") == "1" or request.args.get("stop"):
         # Never a new check on "Stop": what is known so far, with what a
         # stopped check still finishing its calls has found.
-        known = service.known_files(token)
+        known = upstream.known_files(token)
         if stopped is not None and ":file-check:" in stopped.key:
             known.update((row.id, True) for row in stopped.rows)
         checked = sum(1 for row in candidates if row.id in known)
         if stopped is not None and ":file-check:" in stopped.key:
             checked = max(checked, stopped.pages)
         return FileCheck(known, checked, len(candidates), checked == len(candidates))
-    found = service.file_check(token, candidates, fresh=refresh_requested())
+    found = upstream.file_check(token, candidates, fresh=refresh_requested())
     if isinstance(found, FileCheck):
         return found
     if _wants_json():
@@ -256,7 +250,7 @@ def _file_check(
 def _search_results(
     query: ListQuery, history: History, files: FileCheck | None = None
 ) -> Any:
-    names = agent_names()
+    names = agent_names(signed_in_token())
     rows = _matches(query, history, files)
     start = (query.page - 1) * query.size
     page_rows = rows[start : start + query.size]
@@ -301,7 +295,7 @@ def _stream_scan(
     Without JavaScript the browser shows the matches as they come and, at
     the end, a refresh loads the finished, sorted result from the cache.
     """
-    names = agent_names()
+    names = agent_names(signed_in_token())
     done_url = _here(partial=None, stop=None)
     stop_url = _here(partial=1, stop=job_id)
     # One page, rendered once and cut at its marker: the top goes first,
@@ -340,17 +334,17 @@ def export_list(fmt: str) -> Response:
     """Export every match of the current filters (not just one page), streamed."""
     query = ListQuery.from_args(request.args)
     token = signed_in_token()
-    service = airisk()
-    found = service.scan_job(
+    upstream = service()
+    found = upstream.scan_job(
         token, agent_id=query.agent, search=query.tag, fresh=refresh_requested()
     )
     history = found if isinstance(found, History) else wait_for(found)
     files = None
     if query.attachments:
         candidates = [row for row in history.rows if query.matches(row)]
-        checked = service.file_check(token, candidates)
+        checked = upstream.file_check(token, candidates)
         files = checked if isinstance(checked, FileCheck) else wait_for(checked)
-    names = agent_names()
+    names = agent_names(signed_in_token())
     rows = _matches(query, history, files)
     records = (exports.summary_record(row, names) for row in rows)
     stamp = _now().strftime("%Y%m%dT%H%M%SZ")
@@ -386,11 +380,11 @@ def _conversation(cid: str) -> Conversation:
     user came from (``from``) did, and is usually still cached.
     """
     token = signed_in_token()
-    conversation = airisk().conversation(token, cid, fresh=refresh_requested())
+    conversation = service().conversation(token, cid, fresh=refresh_requested())
     if not missing_facts(conversation.summary):
         return conversation
     query = ListQuery.from_args(dict(parse_qsl(request.args.get("from", ""))))
-    row = airisk().listed_row(
+    row = service().listed_row(
         token,
         cid,
         results=query.size,
@@ -412,7 +406,9 @@ def _neighbours(
     query = ListQuery.from_args(dict(parse_qsl(from_args)))
     token = signed_in_token()
     if query.searching:
-        history = airisk().cached_history(token, agent_id=query.agent, search=query.tag)
+        history = service().cached_history(
+            token, agent_id=query.agent, search=query.tag
+        )
         if history is None:
             return None, None
         rows = _matches(query, history)
@@ -430,7 +426,7 @@ def _neighbours(
         return link(at - 1), link(at + 1)
 
     def page_ids(number: int) -> list[str]:
-        page = airisk().page(
+        page = service().page(
             token,
             results=query.size,
             skip=(number - 1) * query.size,
@@ -466,7 +462,7 @@ def detail(cid: str) -> Any:
     """Show one conversation, a window of its messages at a time."""
     # Fetch the conversation first: a bad id is a 404 with no upstream call.
     conversation = _conversation(cid)
-    names = agent_names()
+    names = agent_names(signed_in_token())
     if _wants_json():
         record = exports.conversation_record(conversation, names)
         fetched = conversation.fetched_at
@@ -558,7 +554,7 @@ def _evidence_url(cid: str) -> str:
 def export(cid: str, fmt: str) -> Any:
     """Export one conversation with its evidence header."""
     conversation = _conversation(cid)
-    names = agent_names()
+    names = agent_names(signed_in_token())
     record = exports.conversation_record(conversation, names)
     evidence = exports.Evidence.of(record, _evidence_url(cid))
     filename = f"conversation-{cid}.{fmt}"

@@ -24,7 +24,7 @@ from ..core import charts, exports, stats
 from ..core.listing import ListQuery
 from ..core.rendering import visible_text
 from ..core.stats import WEEKDAYS, Insights, InsightsQuery
-from .auth import agent_names, airisk, request_agents, signed_in_token, token_required
+from .auth import signed_in_token, token_required
 from .scanning import (
     first_step,
     refresh_requested,
@@ -32,6 +32,7 @@ from .scanning import (
     stream_scan,
     wait_for,
 )
+from .service import agent_names, request_agents, service
 from .templating import money, number
 
 bp = Blueprint("insights", __name__)
@@ -60,17 +61,17 @@ def _here(**changes: Any) -> str:
 def _history(query: InsightsQuery, *, stream: bool) -> History | Response:
     """Return the scanned history, or a page streaming a first scan's progress."""
     token = signed_in_token()
-    service = airisk()
+    upstream = service()
     stop_id = request.args.get("stop", "")
     if stop_id and stream:
         # "Stop" shows what the stopped scan read; it never starts one.
-        stopped = service.stop(token, stop_id)
+        stopped = upstream.stop(token, stop_id)
         history = stopped_history(stopped, stop_id, query.agent)
         if history is not None:
             return history
         page = render_template("insights/scan_none.html", url=_here())
         return Response(page, mimetype="text/html")
-    found = service.scan_job(token, agent_id=query.agent, fresh=refresh_requested())
+    found = upstream.scan_job(token, agent_id=query.agent, fresh=refresh_requested())
     if isinstance(found, History):
         return found
     if not stream:
@@ -292,7 +293,7 @@ def index() -> Any:
     history = _history(query, stream=True)
     if isinstance(history, Response):
         return history
-    names = agent_names()
+    names = agent_names(signed_in_token())
     insights = stats.compute(history.rows, query.period, query.agent)
     links = Links(query)
     return render_template(
@@ -300,7 +301,7 @@ def index() -> Any:
         query=query,
         insights=insights,
         history=history,
-        agents=request_agents(),
+        agents=request_agents(signed_in_token()),
         presets=stats.PRESETS,
         top_n=stats.TOP_N,
         charts=_charts(insights, links, names),
@@ -310,7 +311,7 @@ def index() -> Any:
         weekdays=WEEKDAYS,
         messages_unknown=stats.MESSAGES_UNKNOWN,
         fetched_at=history.fetched_at,
-        scan_max=airisk().policy.max_history,
+        scan_max=service().policy.max_history,
     )
 
 
@@ -321,7 +322,7 @@ def data() -> Any:
     query = _query()
     history = _history(query, stream=False)
     assert isinstance(history, History)
-    names = agent_names()
+    names = agent_names(signed_in_token())
     insights = stats.compute(history.rows, query.period, query.agent)
     return jsonify(_json(insights, names, history, query))
 
@@ -344,7 +345,7 @@ def chart_csv(chart: str) -> Response:
     history = _history(query, stream=False)
     assert isinstance(history, History)
     insights = stats.compute(history.rows, query.period, query.agent)
-    rows = exports.chart_rows(insights, chart, agent_names())
+    rows = exports.chart_rows(insights, chart, agent_names(signed_in_token()))
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     fields = exports.CHARTS[chart]

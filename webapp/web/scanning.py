@@ -24,7 +24,8 @@ from flask import Response, render_template, request, stream_with_context
 from ..airisk import AIRiskError, TokenRejected
 from ..airisk.scans import ClientGone, Job, ScanProgress
 from ..airisk.service import SCAN_PAGE_SIZE, History
-from .auth import airisk, sign_out_store_only, signed_in_token
+from .auth import sign_out_store_only, signed_in_token
+from .service import service
 
 #: Where a scan page is cut: the top before it, the closing tags after it.
 MARKER = "<!-- stream -->"
@@ -100,11 +101,11 @@ def stopped_history(
         # Still waiting on AIRisk: show what it found up to now.
         now = datetime.now(UTC)
         return History(tuple(stopped.rows), stopped.pages, False, now, False)
-    service = airisk()
+    upstream = service()
     token = signed_in_token()
     deadline = time.monotonic() + (STOP_WAIT * 2 if stop_id and not stopped else 0)
     while True:
-        history = service.cached_history(token, agent_id=agent_id, search=search)
+        history = upstream.cached_history(token, agent_id=agent_id, search=search)
         if history is not None and (not stop_id or history.scan_id == stop_id):
             return history
         if time.monotonic() >= deadline:

@@ -34,15 +34,14 @@ from flask import (
     session,
     url_for,
 )
-from flask_session.base import ServerSideSession
 from joserfc.errors import JoseError
 from werkzeug.wrappers import Response
 
 from ..airisk import valid_id
-from ..airisk.service import AIRiskService
-from ..identity.state import TeamState, load_state, roles_for, seal
-from ..sessions import CREATED, SEEN, SafeSessions, SessionLimit
+from ..identity.state import TeamState, load_state, roles_for
+from ..sessions import SessionLimit, lifetime
 from .auth import safe_next
+from .service import service
 
 log = logging.getLogger(__name__)
 
@@ -100,10 +99,6 @@ def client() -> Any:
     return current_app.extensions[_EXTENSION].sso
 
 
-def _airisk() -> AIRiskService:
-    return cast(AIRiskService, current_app.extensions["airisk"])
-
-
 @bp.get("/sso/login")
 def login() -> Response:
     """Send the browser to the SSO provider's sign-in page."""
@@ -132,7 +127,7 @@ def _state_key(value: str) -> str:
 
 def _refuse_spent_state(value: str) -> None:
     """Refuse a state whose sign-in already finished."""
-    if _airisk().cache.get(_state_key(value)) is not None:
+    if service().cache.get(_state_key(value)) is not None:
         raise SSOFailed(
             "SSO callback replayed (state already used)", _START_AGAIN, status=400
         )
@@ -146,7 +141,7 @@ def _spend_state(value: str) -> None:
     could fill the cache with states from /sso/login). The provider refuses
     a code used twice, which covers two callbacks racing past the check.
     """
-    _airisk().cache.set(_state_key(value), True, ttl=_USED_STATE_TTL)
+    service().cache.set(_state_key(value), True, ttl=_USED_STATE_TTL)
 
 
 _START_AGAIN = (
@@ -247,22 +242,7 @@ def start_session(state: TeamState) -> None:
 
     :raises SessionLimit: when the store is full of other clients' sessions.
     """
-    from flask_wtf.csrf import generate_csrf
-
-    from ..sessions import TOKEN
-
-    store = cast(SafeSessions, current_app.session_interface)
-    server_session = cast(ServerSideSession, session)
-    previous_sid = server_session.sid
-    session.clear()
-    moment = int(time.time())
-    session[TOKEN] = seal(state)
-    session[CREATED] = moment
-    session[SEEN] = moment
-    g.pop("csrf_token", None)
-    generate_csrf()
-    store.create(server_session, store.client_of(request))
-    store.remove(previous_sid)
+    lifetime.start(state.to_json(), remember=False)
     for key in ("session_secret", "team_state", "airisk_token"):
         g.pop(key, None)
 

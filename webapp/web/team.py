@@ -17,6 +17,7 @@ from ..identity.cache import TokenCappedCache
 from ..identity.state import GENERIC, load_state, now, save_state
 from ..sessions import SessionLimit
 from . import airisk_oauth, people, sso
+from .service import service
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +28,8 @@ REMINT_WINDOW = 60
 
 def init_app(app: Flask) -> None:
     """Register team mode's routes, gate, error handlers and header."""
-    service = app.extensions["airisk"]
-    service.cache = TokenCappedCache(service.cache)
+    upstream = app.extensions["airisk"]
+    upstream.cache = TokenCappedCache(upstream.cache)
     sso.init_app(app)
     app.register_blueprint(sso.bp)
     app.register_blueprint(airisk_oauth.bp)
@@ -72,9 +73,7 @@ def handle_token_rejected(error: TokenRejected) -> Any:
     user = g.get("viewing_uid") or GENERIC
     minted = state.tokens.pop(user, None)
     if minted is not None:
-        from .airisk_oauth import _airisk
-
-        _airisk().forget(minted.token)
+        service().forget(minted.token)
     moment = now()
     last = state.reminted_after_401.get(user)
     if last is not None and moment - last < REMINT_WINDOW:

@@ -15,8 +15,9 @@ from markupsafe import Markup, escape
 from ..airisk import ConversationSummary, Message
 from ..core.listing import calendar_days
 from ..core.rendering import render_markdown, set_render_cache_bytes, visible_text
-from .auth import AgentNames, token_expiry_minutes, token_hint
+from .auth import token_expiry_minutes, token_hint
 from .preferences import current_theme
+from .service import AgentNames
 
 
 def reltime(value: datetime | None, now: datetime | None = None) -> str:
