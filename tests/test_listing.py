@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
 from webapp.airisk import ConversationSummary
-from webapp.core.listing import ListQuery, group_rows, sort_rows, time_group
+from webapp.core.listing import (
+    MAX_PAGE,
+    ListQuery,
+    browse_has_next,
+    browse_neighbours,
+    group_rows,
+    page_of,
+    search_neighbours,
+    sort_rows,
+    time_group,
+)
 
 NOW = datetime(2026, 11, 28, 15, 0, tzinfo=UTC)
 
@@ -190,3 +201,75 @@ def test_relative_times_and_groups_follow_one_calendar_rule(hour: int) -> None:
             days = int(text.split()[0])
             assert text.endswith("days ago") and days == (now.date() - when.date()).days
             assert (group == "Previous 7 days") == (days <= 7), (when, text)
+
+
+# -- paging and previous/next --------------------------------------------------
+
+
+def test_skip_counts_the_rows_of_earlier_pages() -> None:
+    assert ListQuery(page=3, size=20).skip == 40
+    assert ListQuery().skip == 0
+
+
+@pytest.mark.parametrize(
+    ("page", "expected", "more"),
+    [(1, ["a", "b"], True), (2, ["c", "d"], True), (3, ["e"], False), (4, [], False)],
+)
+def test_page_of_cuts_a_page_and_says_whether_another_follows(
+    page: int, expected: list[str], more: bool
+) -> None:
+    assert page_of(list("abcde"), page, 2) == (expected, more)
+
+
+@pytest.mark.parametrize(
+    ("rows", "last", "page", "expected"),
+    [(2, False, 1, True), (2, True, 1, False), (0, False, 1, False)],
+)
+def test_a_browsed_page_has_a_next_one_until_an_empty_or_last_answer(
+    rows: int, last: bool, page: int, expected: bool
+) -> None:
+    assert browse_has_next(rows, last, page) is expected
+
+
+def test_browse_has_next_stops_at_the_last_page_allowed() -> None:
+    assert browse_has_next(20, False, MAX_PAGE) is False
+
+
+def test_search_neighbours_cross_a_page_boundary() -> None:
+    query = ListQuery(size=2, q="x")
+    previous, nxt = search_neighbours(query, ["a", "b", "c", "d"], "c")
+    assert previous == {"cid": "b", "from": urlencode(query.args(page=1))}
+    assert nxt == {"cid": "d", "from": urlencode(query.args(page=2))}
+
+
+def test_search_neighbours_of_the_ends_and_of_a_stranger() -> None:
+    query = ListQuery(size=2, q="x")
+    assert search_neighbours(query, ["a", "b"], "a")[0] is None
+    assert search_neighbours(query, ["a", "b"], "b")[1] is None
+    assert search_neighbours(query, ["a", "b"], "z") == (None, None)
+
+
+def test_browse_neighbours_fetch_the_next_page_only_past_a_full_page() -> None:
+    pages = {1: ["a", "b"], 2: ["c", "d"], 3: []}
+    asked: list[int] = []
+
+    def page_ids(number: int) -> list[str]:
+        asked.append(number)
+        return pages[number]
+
+    query = ListQuery(size=2, page=2)
+    previous, nxt = browse_neighbours(query, "c", page_ids)
+    assert previous == {"cid": "b", "from": urlencode(query.args(page=1))}
+    assert nxt == {"cid": "d", "from": urlencode(query.args())}
+    assert asked == [2, 1]
+    asked.clear()
+    previous, nxt = browse_neighbours(query, "d", page_ids)
+    assert (previous, nxt) == ({"cid": "c", "from": urlencode(query.args())}, None)
+    assert asked == [2, 3]
+
+
+def test_browse_neighbours_of_a_conversation_not_on_its_page() -> None:
+    assert browse_neighbours(ListQuery(size=2), "z", lambda n: ["a", "b"]) == (
+        None,
+        None,
+    )

@@ -12,10 +12,11 @@ tested directly. The list has two modes:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import MAXYEAR, MINYEAR, UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 from ..airisk import ConversationSummary, valid_id
 
@@ -120,6 +121,11 @@ class ListQuery:
             or self.min_cost is not None
             or self.sort != "updated"
         )
+
+    @property
+    def skip(self) -> int:
+        """Return how many rows the pages before this one hold."""
+        return (self.page - 1) * self.size
 
     @property
     def filtered(self) -> bool:
@@ -237,3 +243,71 @@ def group_rows(
             groups.append((name, []))
         groups[-1][1].append(row)
     return groups
+
+
+# -- paging and previous/next ---------------------------------------------------
+
+T = TypeVar("T")
+#: The link arguments of a neighbouring conversation: its id and its list.
+Link = dict[str, str]
+
+
+def page_of(rows: Sequence[T], page: int, size: int) -> tuple[list[T], bool]:
+    """Return page ``page`` (from 1) of ``size`` rows, and whether one follows."""
+    start = (page - 1) * size
+    return list(rows[start : start + size]), start + size < len(rows)
+
+
+def browse_has_next(rows: int, last: bool, page: int) -> bool:
+    """Return whether a browsed page of ``rows`` rows has a next page.
+
+    AIRisk sends no total and may serve short pages: only an empty answer
+    after these rows (``last``) says there is no next page.
+    """
+    return not last and rows > 0 and page < MAX_PAGE
+
+
+def search_neighbours(
+    query: ListQuery, ids: Sequence[str], cid: str
+) -> tuple[Link | None, Link | None]:
+    """Return the conversations before and after ``cid`` in a search's matches."""
+    if cid not in ids:
+        return None, None
+    at = ids.index(cid)
+
+    def link(index: int) -> Link | None:
+        if not 0 <= index < len(ids):
+            return None
+        state = query.args(page=index // query.size + 1)
+        return {"cid": ids[index], "from": urlencode(state)}
+
+    return link(at - 1), link(at + 1)
+
+
+def browse_neighbours(
+    query: ListQuery, cid: str, page_ids: Callable[[int], list[str]]
+) -> tuple[Link | None, Link | None]:
+    """Return the conversations before and after ``cid`` in a browsed list.
+
+    ``page_ids(n)`` returns the ids of page ``n``; the pages before and after
+    are asked for only when ``cid`` is first or last on its own.
+    """
+    ids = page_ids(query.page)
+    if cid not in ids:
+        return None, None
+    at = ids.index(cid)
+    previous = nxt = None
+    if at > 0:
+        previous = {"cid": ids[at - 1], "from": urlencode(query.args())}
+    elif query.page > 1:
+        before = page_ids(query.page - 1)
+        if before:
+            state = query.args(page=query.page - 1)
+            previous = {"cid": before[-1], "from": urlencode(state)}
+    if at + 1 < len(ids):
+        nxt = {"cid": ids[at + 1], "from": urlencode(query.args())}
+    elif len(ids) == query.size:
+        after = page_ids(query.page + 1)
+        if after:
+            nxt = {"cid": after[0], "from": urlencode(query.args(page=query.page + 1))}
+    return previous, nxt

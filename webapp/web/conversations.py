@@ -35,7 +35,18 @@ from ..airisk.models import missing_facts, with_list_facts
 from ..airisk.scans import Job, ScanProgress
 from ..airisk.service import FileCheck, History
 from ..core import exports
-from ..core.listing import MAX_PAGE, PAGE_SIZES, SORTS, ListQuery, group_rows, sort_rows
+from ..core.listing import (
+    PAGE_SIZES,
+    SORTS,
+    Link,
+    ListQuery,
+    browse_has_next,
+    browse_neighbours,
+    group_rows,
+    page_of,
+    search_neighbours,
+    sort_rows,
+)
 from ..core.listing import time_group as _time_group
 from ..core.reading import WINDOW, find_matches, highlight_range, window_start
 from .auth import signed_in_token, token_required
@@ -103,15 +114,13 @@ def index() -> Any:
     page = service().page(
         token,
         results=query.size,
-        skip=(query.page - 1) * query.size,
+        skip=query.skip,
         search=query.tag,
         agent_id=query.agent or None,
         fresh=refresh_requested(),
     )
     rows = list(page.rows)
-    # AIRisk sends no total and may serve short pages: only an empty answer
-    # after these rows says there is no next page.
-    has_next = not page.last and bool(rows) and query.page < MAX_PAGE
+    has_next = browse_has_next(len(rows), page.last, query.page)
     if _wants_json():
         return jsonify(
             mode="browse",
@@ -252,9 +261,7 @@ def _search_results(
 ) -> Any:
     names = agent_names(signed_in_token())
     rows = _matches(query, history, files)
-    start = (query.page - 1) * query.size
-    page_rows = rows[start : start + query.size]
-    has_next = start + query.size < len(rows)
+    page_rows, has_next = page_of(rows, query.page, query.size)
     if _wants_json():
         return jsonify(
             mode="search",
@@ -388,16 +395,14 @@ def _conversation(cid: str) -> Conversation:
         token,
         cid,
         results=query.size,
-        skip=(query.page - 1) * query.size,
+        skip=query.skip,
         search=query.tag,
         agent_id=query.agent,
     )
     return with_list_facts(conversation, row) if row else conversation
 
 
-def _neighbours(
-    conversation_id: str, from_args: str
-) -> tuple[dict[str, str] | None, dict[str, str] | None]:
+def _neighbours(cid: str, from_args: str) -> tuple[Link | None, Link | None]:
     """Return link args of the previous and next conversation in the list.
 
     ``from_args`` is the list's query string. In search mode only a cached
@@ -411,19 +416,8 @@ def _neighbours(
         )
         if history is None:
             return None, None
-        rows = _matches(query, history)
-        ids = [row.id for row in rows]
-        if conversation_id not in ids:
-            return None, None
-        at = ids.index(conversation_id)
-
-        def link(index: int) -> dict[str, str] | None:
-            if not 0 <= index < len(ids):
-                return None
-            state = query.args(page=index // query.size + 1)
-            return {"cid": ids[index], "from": urlencode(state)}
-
-        return link(at - 1), link(at + 1)
+        ids = [row.id for row in _matches(query, history)]
+        return search_neighbours(query, ids, cid)
 
     def page_ids(number: int) -> list[str]:
         page = service().page(
@@ -435,25 +429,7 @@ def _neighbours(
         )
         return [row.id for row in page.rows]
 
-    ids = page_ids(query.page)
-    if conversation_id not in ids:
-        return None, None
-    at = ids.index(conversation_id)
-    previous = nxt = None
-    if at > 0:
-        previous = {"cid": ids[at - 1], "from": urlencode(query.args())}
-    elif query.page > 1:
-        before = page_ids(query.page - 1)
-        if before:
-            state = query.args(page=query.page - 1)
-            previous = {"cid": before[-1], "from": urlencode(state)}
-    if at + 1 < len(ids):
-        nxt = {"cid": ids[at + 1], "from": urlencode(query.args())}
-    elif len(ids) == query.size:
-        after = page_ids(query.page + 1)
-        if after:
-            nxt = {"cid": after[0], "from": urlencode(query.args(page=query.page + 1))}
-    return previous, nxt
+    return browse_neighbours(query, cid, page_ids)
 
 
 @bp.get("/conversations/<cid>")
