@@ -13,7 +13,13 @@ import responses
 from conftest import BASE, enter_token, make_app
 from test_client import summary
 
-from webapp.core.exports import CSV_FIELDS, canonical_json, csv_lines, json_lines
+from webapp.core.exports import (
+    CSV_FIELDS,
+    canonical_json,
+    csv_document,
+    csv_lines,
+    json_lines,
+)
 
 #: Cells a spreadsheet would run as a formula (OWASP "CSV injection").
 FORMULAS = [
@@ -28,6 +34,20 @@ FORMULAS = [
 
 def record(**fields: object) -> dict[str, object]:
     return {field: None for field in CSV_FIELDS} | {"id": "c1"} | fields
+
+
+@pytest.mark.parametrize("formula", FORMULAS)
+def test_chart_csv_cells_are_never_formulas(formula: str) -> None:
+    text = csv_document(
+        ("agent", "conversations"), [{"agent": formula, "conversations": 3}]
+    )
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows == [["agent", "conversations"], ["'" + formula, "3"]]
+
+
+def test_chart_csv_numbers_and_missing_values() -> None:
+    text = csv_document(("day", "cost"), [{"day": "2026-11-28", "cost": None}])
+    assert list(csv.reader(io.StringIO(text))) == [["day", "cost"], ["2026-11-28", ""]]
 
 
 @pytest.mark.parametrize("formula", FORMULAS)

@@ -14,7 +14,7 @@ import hashlib
 import io
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -260,7 +260,8 @@ CSV_FIELDS = (
 )
 
 
-def _csv_cell(value: Any) -> str:
+def csv_cell(value: Any) -> str:
+    """Return ``value`` as a CSV cell a spreadsheet will not run as a formula."""
     if value is None:
         return ""
     if isinstance(value, list):
@@ -282,8 +283,17 @@ def csv_lines(records: Iterable[dict[str, Any]]) -> Iterator[str]:
     for record in records:
         buffer.seek(0)
         buffer.truncate()
-        writer.writerow([_csv_cell(record[field]) for field in CSV_FIELDS])
+        writer.writerow([csv_cell(record[field]) for field in CSV_FIELDS])
         yield buffer.getvalue()
+
+
+def csv_document(fields: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:
+    """Return ``rows`` as one CSV document, ``fields`` as its header and columns."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(fields)
+    writer.writerows([csv_cell(row[field]) for field in fields] for row in rows)
+    return buffer.getvalue()
 
 
 def json_lines(

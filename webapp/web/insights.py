@@ -9,8 +9,6 @@ state is in the query string (``days`` or ``from``/``to``, ``agent``);
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any, cast
@@ -327,16 +325,6 @@ def data() -> Any:
     return jsonify(_json(insights, names, history, query))
 
 
-def _csv_cell(value: Any) -> str:
-    if value is None:
-        return ""
-    text = str(value)
-    # An agent name starting with = + - @ would be a formula in a spreadsheet.
-    if isinstance(value, str) and text[:1] in {"=", "+", "-", "@", "\t", "\r"}:
-        return "'" + text
-    return text
-
-
 @bp.get("/insights/<any(conversations, tokens, cost, heatmap, agents):chart>.csv")
 @token_required
 def chart_csv(chart: str) -> Response:
@@ -346,15 +334,11 @@ def chart_csv(chart: str) -> Response:
     assert isinstance(history, History)
     insights = stats.compute(history.rows, query.period, query.agent)
     rows = exports.chart_rows(insights, chart, agent_names(signed_in_token()))
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    fields = exports.CHARTS[chart]
-    writer.writerow(fields)
-    writer.writerows([_csv_cell(row[f]) for f in fields] for row in rows)
+    body = exports.csv_document(exports.CHARTS[chart], rows)
     period = query.period
     name = f"insights-{chart}-{period.start}-{period.end}.csv"
     return Response(
-        buffer.getvalue(),
+        body,
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
