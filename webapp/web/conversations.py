@@ -6,6 +6,7 @@ reviewer can send to a colleague; ``?format=json`` gives the same data as JSON.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -52,8 +53,8 @@ from ..core.reading import WINDOW, find_matches, highlight_range, window_start
 from .auth import signed_in_token, token_required
 from .scanning import (
     STOP_WAIT,
-    first_step,
     refresh_requested,
+    result_or_stream,
     stopped_history,
     stream_scan,
     wait_for,
@@ -204,17 +205,14 @@ def _search(query: ListQuery) -> Any:
         found = upstream.scan_job(
             token, agent_id=query.agent, search=query.tag, fresh=refresh_requested()
         )
-        if isinstance(found, History):
-            history = found
-        elif _wants_json():
-            history = wait_for(found)
-        else:
-            steps = found.follow()
-            first = first_step(steps)
-            if first.history is None:
-                return _stream_scan(query, first, steps, found.id)
-            history = first.history
-    assert history is not None
+        served = result_or_stream(
+            found,
+            wait=_wants_json(),
+            stream=functools.partial(_stream_scan, query),
+        )
+        if isinstance(served, Response):
+            return served
+        history = served
     files = None
     if query.attachments:
         checked = _file_check(query, history, stopped)
@@ -245,15 +243,11 @@ def _file_check(
             checked = max(checked, stopped.pages)
         return FileCheck(known, checked, len(candidates), checked == len(candidates))
     found = upstream.file_check(token, candidates, fresh=refresh_requested())
-    if isinstance(found, FileCheck):
-        return found
-    if _wants_json():
-        return cast(FileCheck, wait_for(found))
-    steps = found.follow()
-    first = first_step(steps)
-    if first.history is not None:
-        return cast(FileCheck, first.history)
-    return _stream_scan(query, first, steps, found.id, files=True)
+    return result_or_stream(
+        found,
+        wait=_wants_json(),
+        stream=functools.partial(_stream_scan, query, files=True),
+    )
 
 
 def _search_results(

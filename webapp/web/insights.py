@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from typing import Any, cast
+from typing import Any
 
 from flask import Blueprint, Response, jsonify, render_template, request, url_for
 from markupsafe import Markup
@@ -24,11 +24,10 @@ from ..core.rendering import visible_text
 from ..core.stats import WEEKDAYS, Insights, InsightsQuery
 from .auth import signed_in_token, token_required
 from .scanning import (
-    first_step,
     refresh_requested,
+    result_or_stream,
     stopped_history,
     stream_scan,
-    wait_for,
 )
 from .service import agent_names, request_agents, service
 from .templating import money, number
@@ -70,15 +69,7 @@ def _history(query: InsightsQuery, *, stream: bool) -> History | Response:
         page = render_template("insights/scan_none.html", url=_here())
         return Response(page, mimetype="text/html")
     found = upstream.scan_job(token, agent_id=query.agent, fresh=refresh_requested())
-    if isinstance(found, History):
-        return found
-    if not stream:
-        return cast(History, wait_for(found))
-    steps = found.follow()
-    first = first_step(steps)
-    if first.history is not None:
-        return cast(History, first.history)
-    return _stream(first, steps, found.id)
+    return result_or_stream(found, wait=not stream, stream=_stream)
 
 
 def _stream(

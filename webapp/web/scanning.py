@@ -17,7 +17,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from flask import Response, render_template, request, stream_with_context
 
@@ -26,6 +26,10 @@ from ..airisk.scans import ClientGone, Job, ScanProgress
 from ..airisk.service import SCAN_PAGE_SIZE, History
 from .auth import sign_out_store_only, signed_in_token
 from .service import service
+
+R = TypeVar("R")
+#: Streams a job's progress from its first step: (first, steps, job id) -> page.
+Streamer = Callable[[ScanProgress, Iterator[ScanProgress], str], Response]
 
 #: Where a scan page is cut: the top before it, the closing tags after it.
 MARKER = "<!-- stream -->"
@@ -113,14 +117,36 @@ def stopped_history(
         time.sleep(0.05)
 
 
-def wait_for(job: Job[Any]) -> Any:
+def wait_for(job: Job[R]) -> R:
     """Return ``job``'s result once done, following it while the client waits.
 
     :raises ClientGone: when the client hung up (the job stops if it was the
         last follower).
     :raises AIRiskError: a subclass for each kind of failure.
     """
-    return job.wait(client_gone())
+    return cast(R, job.wait(client_gone()))
+
+
+def result_or_stream(
+    found: R | Job[R], *, wait: bool, stream: Streamer
+) -> R | Response:
+    """Return a cached or finished result, else a page streaming the job.
+
+    With ``wait`` (JSON, exports) the request follows the job to its end
+    instead. A job done within its first step (a short history, a page of
+    candidates) is served without a progress page.
+
+    :raises AIRiskError: a subclass for each kind of failure.
+    """
+    if not isinstance(found, Job):
+        return found
+    if wait:
+        return wait_for(found)
+    steps = found.follow()
+    first = first_step(steps)
+    if first.history is not None:
+        return cast(R, first.history)
+    return stream(first, steps, found.id)
 
 
 def stream_scan(
