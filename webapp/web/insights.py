@@ -9,7 +9,7 @@ state is in the query string (``days`` or ``from``/``to``, ``agent``);
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -21,7 +21,7 @@ from ..airisk.service import History
 from ..core import charts, exports, stats
 from ..core.listing import ListQuery
 from ..core.rendering import visible_text
-from ..core.stats import WEEKDAYS, Insights, InsightsQuery
+from ..core.stats import WEEKDAYS, Day, Insights, InsightsQuery
 from .auth import signed_in_token, token_required
 from .scanning import (
     refresh_requested,
@@ -147,13 +147,9 @@ def _chart_label(agent_id: str, names: dict[str, str]) -> str:
     return visible_text(_agent_label(agent_id, names))
 
 
-def _charts(
-    insights: Insights, links: Links, names: dict[str, str]
-) -> dict[str, Markup]:
-    """Return the page's SVG charts by name (the names of :data:`exports.CHARTS`)."""
-    span = f"{insights.period.start.isoformat()} to {insights.period.end.isoformat()}"
-    daily = insights.daily
-    conversations = [
+def _conversation_columns(insights: Insights, links: Links) -> list[charts.Column]:
+    """Return a column per day: flagged conversations stacked on the others."""
+    return [
         charts.Column(
             _day_label(d.day),
             (
@@ -172,24 +168,36 @@ def _charts(
                 ),
             ),
         )
-        for d in daily
+        for d in insights.daily
     ]
 
-    def single(value: float, shown: str, day: date) -> tuple[charts.Segment, ...]:
-        tip = f"{day}: {shown}. Opens that day's list."
-        return (charts.Segment(value, "bar", tip, links.day(day)),)
 
-    tokens = [
+def _daily_columns(
+    insights: Insights,
+    links: Links,
+    value: Callable[[Day], float],
+    shown: Callable[[Day], str],
+) -> list[charts.Column]:
+    """Return a single-bar column per day, each opening that day's list."""
+    return [
         charts.Column(
-            _day_label(d.day), single(d.tokens, f"{d.tokens:,} tokens", d.day)
+            _day_label(d.day),
+            (
+                charts.Segment(
+                    value(d),
+                    "bar",
+                    f"{d.day}: {shown(d)}. Opens that day's list.",
+                    links.day(d.day),
+                ),
+            ),
         )
-        for d in daily
+        for d in insights.daily
     ]
-    cost = [
-        charts.Column(_day_label(d.day), single(d.cost, money(d.cost), d.day))
-        for d in daily
-    ]
-    heat_rows = [
+
+
+def _heat_rows(insights: Insights, links: Links) -> list[tuple[str, list[charts.Cell]]]:
+    """Return the heatmap's rows: a weekday and its 24 hours."""
+    return [
         (
             WEEKDAYS[weekday],
             [
@@ -204,7 +212,13 @@ def _charts(
         )
         for weekday, hours in enumerate(insights.heatmap)
     ]
-    agent_bars = [
+
+
+def _agent_bars(
+    insights: Insights, links: Links, names: dict[str, str]
+) -> list[charts.Bar]:
+    """Return a bar per agent, largest first, each opening the agent's list."""
+    return [
         charts.Bar(
             _chart_label(a.agent_id, names),
             a.conversations,
@@ -215,6 +229,20 @@ def _charts(
         )
         for a in insights.agents
     ]
+
+
+def _charts(
+    insights: Insights, links: Links, names: dict[str, str]
+) -> dict[str, Markup]:
+    """Return the page's SVG charts by name (the names of :data:`exports.CHARTS`)."""
+    span = f"{insights.period.start.isoformat()} to {insights.period.end.isoformat()}"
+    conversations = _conversation_columns(insights, links)
+    tokens = _daily_columns(
+        insights, links, lambda d: d.tokens, lambda d: f"{d.tokens:,} tokens"
+    )
+    cost = _daily_columns(insights, links, lambda d: d.cost, lambda d: money(d.cost))
+    heat_rows = _heat_rows(insights, links)
+    agent_bars = _agent_bars(insights, links, names)
     return {
         "conversations": charts.columns(
             "chart-conversations",
