@@ -27,6 +27,7 @@ from flask import (
     url_for,
 )
 from flask.blueprints import BlueprintSetupState
+from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import HiddenField, PasswordField
@@ -234,7 +235,7 @@ def sign_out_store_only() -> None:
 
 
 @bp.route("/token", methods=["GET", "POST"])
-def token() -> Any:
+def token() -> ResponseReturnValue:
     """Show the token form; on POST check the token and sign in."""
     if team_mode():
         return redirect(url_for("sso.login", next=request.args.get("next")), 303)

@@ -25,6 +25,7 @@ from flask import (
     stream_with_context,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 
 from ..airisk import (
     AIRiskError,
@@ -53,6 +54,7 @@ from ..core.reading import WINDOW, find_matches, highlight_range, window_start
 from .auth import signed_in_token, token_required
 from .scanning import (
     STOP_WAIT,
+    json_requested,
     refresh_requested,
     result_or_stream,
     stopped_history,
@@ -62,10 +64,6 @@ from .scanning import (
 from .service import AgentNames, agent_names, request_agents, service
 
 bp = Blueprint("conversations", __name__)
-
-
-def _wants_json() -> bool:
-    return request.args.get("format") == "json"
 
 
 def _now() -> datetime:
@@ -95,7 +93,7 @@ def _here(**changes: Any) -> str:
 
 
 @bp.get("/")
-def home() -> Any:
+def home() -> ResponseReturnValue:
     """Send the user to the conversation list."""
     return redirect(url_for("conversations.index"))
 
@@ -105,7 +103,7 @@ def home() -> Any:
 
 @bp.get("/conversations")
 @token_required
-def index() -> Any:
+def index() -> ResponseReturnValue:
     """List conversations: one AIRisk page at a time, or search everything."""
     query = ListQuery.from_args(request.args)
     if query.searching:
@@ -122,7 +120,7 @@ def index() -> Any:
     )
     rows = list(page.rows)
     has_next = browse_has_next(len(rows), page.last, query.page)
-    if _wants_json():
+    if json_requested():
         return jsonify(
             mode="browse",
             query=query.args(),
@@ -189,7 +187,7 @@ def _matches(
     return sort_rows(rows, query.sort)
 
 
-def _search(query: ListQuery) -> Any:
+def _search(query: ListQuery) -> ResponseReturnValue:
     """Search mode: scan the whole history once, then filter, sort and page."""
     token = signed_in_token()
     upstream = service()
@@ -207,7 +205,7 @@ def _search(query: ListQuery) -> Any:
         )
         served = result_or_stream(
             found,
-            wait=_wants_json(),
+            wait=json_requested(),
             stream=functools.partial(_stream_scan, query),
         )
         if isinstance(served, Response):
@@ -245,18 +243,18 @@ def _file_check(
     found = upstream.file_check(token, candidates, fresh=refresh_requested())
     return result_or_stream(
         found,
-        wait=_wants_json(),
+        wait=json_requested(),
         stream=functools.partial(_stream_scan, query, files=True),
     )
 
 
 def _search_results(
     query: ListQuery, history: History, files: FileCheck | None = None
-) -> Any:
+) -> ResponseReturnValue:
     names = agent_names(signed_in_token())
     rows = _matches(query, history, files)
     page_rows, has_next = page_of(rows, query.page, query.size)
-    if _wants_json():
+    if json_requested():
         return jsonify(
             mode="search",
             query=query.args(),
@@ -428,12 +426,12 @@ def _neighbours(cid: str, from_args: str) -> tuple[Link | None, Link | None]:
 
 @bp.get("/conversations/<cid>")
 @token_required
-def detail(cid: str) -> Any:
+def detail(cid: str) -> ResponseReturnValue:
     """Show one conversation, a window of its messages at a time."""
     # Fetch the conversation first: a bad id is a 404 with no upstream call.
     conversation = _conversation(cid)
     names = agent_names(signed_in_token())
-    if _wants_json():
+    if json_requested():
         record = exports.conversation_record(conversation, names)
         fetched = conversation.fetched_at
         record["fetchedAt"] = fetched.isoformat() if fetched else None
@@ -521,7 +519,7 @@ def _evidence_url(cid: str) -> str:
 
 @bp.get("/conversations/<cid>/export.<any(md, json, html):fmt>")
 @token_required
-def export(cid: str, fmt: str) -> Any:
+def export(cid: str, fmt: str) -> ResponseReturnValue:
     """Export one conversation with its evidence header."""
     conversation = _conversation(cid)
     names = agent_names(signed_in_token())

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, Response, jsonify, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 
@@ -17,7 +18,8 @@ from .auth import redirect_to_token_page, sign_out
 log = logging.getLogger(__name__)
 
 
-def _wants_json() -> bool:
+def _accepts_json() -> bool:
+    # An API-style client (Accept: application/json) gets its errors as JSON.
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return (
         best == "application/json"
@@ -25,9 +27,11 @@ def _wants_json() -> bool:
     )
 
 
-def render_error(status: int, title: str, message: str, **extra: Any) -> Any:
+def render_error(
+    status: int, title: str, message: str, **extra: Any
+) -> tuple[Response | str, int]:
     """Render the error page for ``status`` (or JSON for API-style requests)."""
-    if _wants_json():
+    if _accepts_json():
         return jsonify(error={"status": status, "title": title, "message": message}), (
             status
         )
@@ -41,16 +45,16 @@ def render_error(status: int, title: str, message: str, **extra: Any) -> Any:
     return page, status
 
 
-def handle_token_rejected(error: TokenRejected) -> Any:
+def handle_token_rejected(error: TokenRejected) -> ResponseReturnValue:
     """Drop the token and send the user to the token page, then back."""
     log.info("AIRisk rejected the token (%s); signing out", error.detail)
     sign_out(reason="expired")
-    if _wants_json():
+    if _accepts_json():
         return render_error(401, error.title, error.message)
     return redirect_to_token_page("expired")
 
 
-def handle_airisk_error(error: AIRiskError) -> Any:
+def handle_airisk_error(error: AIRiskError) -> ResponseReturnValue:
     """Show a page for a failed AIRisk call; the token is kept."""
     if not error.logged:
         log.warning("AIRisk call failed: %s", error.detail)
@@ -61,7 +65,7 @@ def handle_airisk_error(error: AIRiskError) -> Any:
     return response
 
 
-def handle_csrf_error(error: CSRFError) -> Any:
+def handle_csrf_error(error: CSRFError) -> ResponseReturnValue:
     """Explain an expired or missing form token instead of a bare 400."""
     return render_error(
         400,
@@ -71,7 +75,7 @@ def handle_csrf_error(error: CSRFError) -> Any:
     )
 
 
-def handle_http_error(error: HTTPException) -> Any:
+def handle_http_error(error: HTTPException) -> ResponseReturnValue:
     """Render Flask's own HTTP errors (404, 405, 413, ...) with our layout."""
     status = error.code or 500
     if isinstance(error, SessionStoreDown):
@@ -79,12 +83,12 @@ def handle_http_error(error: HTTPException) -> Any:
     return render_error(status, error.name, _HTTP_MESSAGES.get(status, error.name))
 
 
-def handle_scans_busy(error: ScansBusy) -> Any:
+def handle_scans_busy(error: ScansBusy) -> ResponseReturnValue:
     """Ask the user to wait for one of their running scans."""
     return render_error(error.status, error.title, error.message)
 
 
-def handle_untrusted_host(error: SecurityError) -> Any:
+def handle_untrusted_host(error: SecurityError) -> ResponseReturnValue:
     """Refuse a Host outside TRUSTED_HOSTS in plain text.
 
     Without a trusted host Flask cannot build URLs, so no template can render.
@@ -96,13 +100,13 @@ def handle_untrusted_host(error: SecurityError) -> Any:
     )
 
 
-def handle_client_gone(error: ClientGone) -> Any:
+def handle_client_gone(error: ClientGone) -> ResponseReturnValue:
     """Answer nobody: the client hung up while its request waited on a scan."""
     # 499 is nginx's "client closed request", for the access log only.
     return "", 499
 
 
-def handle_unexpected(error: Exception) -> Any:
+def handle_unexpected(error: Exception) -> ResponseReturnValue:
     """Log an unexpected error with its traceback; show the user a plain page."""
     original = getattr(error, "original_exception", None) or error
     log.error(

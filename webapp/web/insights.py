@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
 from ..airisk.scans import ScanProgress
@@ -24,6 +25,7 @@ from ..core.rendering import visible_text
 from ..core.stats import WEEKDAYS, Day, Insights, InsightsQuery
 from .auth import signed_in_token, token_required
 from .scanning import (
+    json_requested,
     refresh_requested,
     result_or_stream,
     stopped_history,
@@ -46,7 +48,7 @@ def _query() -> InsightsQuery:
     return InsightsQuery.from_args(request.args, datetime.now(UTC).date())
 
 
-def _here(**changes: Any) -> str:
+def _insights_url(**changes: Any) -> str:
     """Return this page's URL with its normalised state and ``changes``."""
     # Never the raw query: a key such as "endpoint" or "_scheme" would reach
     # url_for as its own keyword argument. (No refresh, format or stop.)
@@ -66,7 +68,7 @@ def _history(query: InsightsQuery, *, stream: bool) -> History | Response:
         history = stopped_history(stopped, stop_id, query.agent)
         if history is not None:
             return history
-        page = render_template("insights/scan_none.html", url=_here())
+        page = render_template("insights/scan_none.html", url=_insights_url())
         return Response(page, mimetype="text/html")
     found = upstream.scan_job(token, agent_id=query.agent, fresh=refresh_requested())
     return result_or_stream(found, wait=not stream, stream=_stream)
@@ -77,14 +79,14 @@ def _stream(
 ) -> Response:
     """Stream the first scan's progress, then refresh to the finished page."""
     page = render_template(
-        "insights/scan_head.html", stop_url=_here(stop=job_id, refresh=None)
+        "insights/scan_head.html", stop_url=_insights_url(stop=job_id, refresh=None)
     )
 
     def progress(step: ScanProgress) -> str:
         return render_template("insights/scan_progress.html", progress=step)
 
     def tail(_: ScanProgress) -> str:
-        return render_template("insights/scan_tail.html", done_url=_here())
+        return render_template("insights/scan_tail.html", done_url=_insights_url())
 
     return stream_scan(
         page,
@@ -302,9 +304,9 @@ def _json(
 
 @bp.get("/insights")
 @token_required
-def index() -> Any:
+def index() -> ResponseReturnValue:
     """Show totals, top lists and charts for a period (scanning if needed)."""
-    if request.args.get("format") == "json":
+    if json_requested():
         return data()
     query = _query()
     history = _history(query, stream=True)
@@ -334,7 +336,7 @@ def index() -> Any:
 
 @bp.get("/insights.json")
 @token_required
-def data() -> Any:
+def data() -> ResponseReturnValue:
     """Return every number of the page as JSON (scanning first if needed)."""
     query = _query()
     history = _history(query, stream=False)

@@ -29,6 +29,7 @@ from flask import (
     request,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import Forbidden as HTTPForbidden
 from werkzeug.exceptions import NotFound as HTTPNotFound
 from werkzeug.wrappers import Response
@@ -116,7 +117,7 @@ def _match(state: TeamState) -> None:
     )
 
 
-def _no_account(state: TeamState) -> Any:
+def _no_account(state: TeamState) -> ResponseReturnValue:
     from .errors import render_error
 
     email = state.email or "(none)"
@@ -142,7 +143,7 @@ def _no_account(state: TeamState) -> Any:
     return render_error(403, "No AIRisk account for you", message)
 
 
-def gate() -> Any:
+def gate() -> ResponseReturnValue | None:
     """Before a team-mode request: sign-in, e-mail match, per-user access."""
     endpoint = request.endpoint or ""
     if endpoint not in PER_USER and endpoint != "people.index":
@@ -196,7 +197,7 @@ def viewing_name() -> str | None:
 
 
 @bp.get("/people")
-def index() -> Any:
+def index() -> ResponseReturnValue:
     """List AIRisk users for a reviewer to pick from (``q`` filters)."""
     state = load_state()
     assert state is not None  # the gate let the request through
@@ -223,7 +224,7 @@ def index() -> Any:
     )
 
 
-def handle_not_yours(error: NotYourHistory) -> Any:
+def handle_not_yours(error: NotYourHistory) -> ResponseReturnValue:
     """Explain that this history belongs to someone else; show no data."""
     from .errors import render_error
 
@@ -240,7 +241,7 @@ def handle_not_yours(error: NotYourHistory) -> Any:
     )
 
 
-def handle_no_such_user(error: NoSuchUser) -> Any:
+def handle_no_such_user(error: NoSuchUser) -> ResponseReturnValue:
     """Say that AIRisk lists no user with this id."""
     from .errors import render_error
 

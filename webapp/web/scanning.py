@@ -39,6 +39,11 @@ MARKER = "<!-- stream -->"
 STOP_WAIT = 0.5
 
 
+def json_requested() -> bool:
+    """Return whether the page was asked for as JSON (``?format=json``)."""
+    return request.args.get("format") == "json"
+
+
 def refresh_requested() -> bool:
     """Return whether the user asked to bypass every cache (``?refresh=1``)."""
     return request.args.get("refresh") == "1"

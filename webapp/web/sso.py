@@ -34,6 +34,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from joserfc.errors import JoseError
 from werkzeug.wrappers import Response
 
@@ -266,7 +267,7 @@ def end_sso_session() -> Response:
 
 
 @bp.get("/sso/signed-out")
-def signed_out() -> Any:
+def signed_out() -> ResponseReturnValue:
     """Say the person is signed out of the dashboard (and of SSO)."""
     return render_template("sso/signed_out.html")
 
@@ -277,7 +278,7 @@ def provider_origin(issuer: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def handle_sso_failed(error: SSOFailed) -> Any:
+def handle_sso_failed(error: SSOFailed) -> ResponseReturnValue:
     """Show a page for a failed SSO sign-in; log the reason for the admin."""
     from .errors import render_error
 
@@ -285,7 +286,7 @@ def handle_sso_failed(error: SSOFailed) -> Any:
     return render_error(error.status, error.title, error.message)
 
 
-def handle_session_limit(error: SessionLimit) -> Any:
+def handle_session_limit(error: SessionLimit) -> ResponseReturnValue:
     """Explain that the dashboard holds as many sessions as it may."""
     from .errors import render_error
 

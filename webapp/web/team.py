@@ -7,9 +7,9 @@ for it.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from flask import Flask, g, redirect, request
+from flask.typing import ResponseReturnValue
 from werkzeug.wrappers import Response
 
 from ..airisk import TokenRejected
@@ -62,7 +62,7 @@ def _to_airisk(error: airisk_oauth.BrowserMintNeeded) -> Response:
     return airisk_oauth.redirect_to_airisk(error)
 
 
-def handle_token_rejected(error: TokenRejected) -> Any:
+def handle_token_rejected(error: TokenRejected) -> ResponseReturnValue:
     """Re-mint once after a 401 and return to the same URL; then an error page."""
     from .errors import handle_token_rejected as token_mode_handler
     from .errors import render_error
