@@ -85,9 +85,7 @@ def test_list_conversations_sends_exact_url_and_headers(
             ),
         ],
     )
-    rows = api.list_conversations(
-        TOKEN, results=50, skip=100, search="pii", agent_id="a1"
-    )
+    rows = api.list_conversations(TOKEN, results=50, skip=100, tag="pii", agent_id="a1")
     assert [row.id for row in rows] == ["c1"]
     row = rows[0]
     assert row.title == "Expense policy"
@@ -117,7 +115,7 @@ def test_agent_filter_uses_the_documented_path_form(
     api: AIRiskClient, upstream: responses.RequestsMock
 ) -> None:
     upstream.get(BASE + "/api/Chat/GetConversations/agent-7", json=[])
-    api.list_conversations(TOKEN, agent_id="agent-7", search="a b")
+    api.list_conversations(TOKEN, agent_id="agent-7", tag="a b")
     (call,) = upstream.calls
     assert call.request.url == (
         BASE + "/api/Chat/GetConversations/agent-7?results=20&skip=0&metadatasearch=a+b"

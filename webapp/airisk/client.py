@@ -232,7 +232,7 @@ class AIRiskClient:
         *,
         results: int = 20,
         skip: int = 0,
-        search: str = "",
+        tag: str = "",
         agent_id: str | None = None,
     ) -> list[ConversationSummary]:
         """Return one page of conversation summaries (newest first upstream).
@@ -242,7 +242,7 @@ class AIRiskClient:
         params: dict[str, str | int] = {
             "results": results,
             "skip": skip,
-            "metadatasearch": search,
+            "metadatasearch": tag,
         }
         path = "/api/Chat/GetConversations"
         if agent_id:

@@ -184,7 +184,7 @@ class AIRiskService:
         *,
         results: int,
         skip: int,
-        search: str = "",
+        tag: str = "",
         agent_id: str | None = None,
         fresh: bool = False,
     ) -> ConversationPage:
@@ -197,7 +197,7 @@ class AIRiskService:
         :raises AIRiskError: a subclass for each kind of failure.
         """
         key, hit = self._cached(
-            token, f"page:{results}:{skip}:{agent_id or ''}:{search}", fresh
+            token, f"page:{results}:{skip}:{agent_id or ''}:{tag}", fresh
         )
         if hit is not None:
             return hit
@@ -208,7 +208,7 @@ class AIRiskService:
                 token,
                 results=results - len(rows),
                 skip=skip + len(rows),
-                search=search,
+                tag=tag,
                 agent_id=agent_id,
             )
             new = [row for row in batch if row.id not in rows]
@@ -251,7 +251,7 @@ class AIRiskService:
         *,
         results: int = 20,
         skip: int = 0,
-        search: str = "",
+        tag: str = "",
         agent_id: str = "",
     ) -> ConversationSummary | None:
         """Return the row a cached list shows for a conversation, if any.
@@ -261,8 +261,8 @@ class AIRiskService:
         AIRisk (the row is a fallback for facts, not worth a request).
         """
         keys = [
-            f"page:{results}:{skip}:{agent_id}:{search}",
-            f"history:{agent_id}:{search}",
+            f"page:{results}:{skip}:{agent_id}:{tag}",
+            f"history:{agent_id}:{tag}",
             "page:20:0::",
             "history::",
         ]
@@ -274,10 +274,10 @@ class AIRiskService:
         return None
 
     def cached_history(
-        self, token: str, *, agent_id: str = "", search: str = ""
+        self, token: str, *, agent_id: str = "", tag: str = ""
     ) -> History | None:
         """Return a finished or stopped scan still in the cache, if any."""
-        _, hit = self._cached(token, f"history:{agent_id}:{search}", False)
+        _, hit = self._cached(token, f"history:{agent_id}:{tag}", False)
         return hit
 
     def scan_job(
@@ -285,7 +285,7 @@ class AIRiskService:
         token: str,
         *,
         agent_id: str = "",
-        search: str = "",
+        tag: str = "",
         fresh: bool = False,
     ) -> History | Job[History]:
         """Return a finished scan from the cache, or the job scanning now.
@@ -297,13 +297,13 @@ class AIRiskService:
 
         :raises ScansBusy: if the token already runs as many jobs as it may.
         """
-        key, hit = self._cached(token, f"history:{agent_id}:{search}", fresh)
+        key, hit = self._cached(token, f"history:{agent_id}:{tag}", fresh)
         if hit is not None and hit.final:
             return cast(History, hit)
         owner = self.cache.token_key(token)
 
         def body(job: Job[History]) -> History:
-            return self._scan(job, token, key, agent_id, search)
+            return self._scan(job, token, key, agent_id, tag)
 
         return self.jobs.join_or_start(key, owner, body, self._should_stop)
 
@@ -312,7 +312,7 @@ class AIRiskService:
         token: str,
         *,
         agent_id: str = "",
-        search: str = "",
+        tag: str = "",
         fresh: bool = False,
         gone: Callable[[], bool] | None = None,
     ) -> Iterator[ScanProgress]:
@@ -322,14 +322,14 @@ class AIRiskService:
         :raises ClientGone: when ``gone()`` says the client hung up.
         :raises AIRiskError: a subclass for each kind of failure.
         """
-        found = self.scan_job(token, agent_id=agent_id, search=search, fresh=fresh)
+        found = self.scan_job(token, agent_id=agent_id, tag=tag, fresh=fresh)
         if isinstance(found, History):
             yield ScanProgress(found.pages, len(found.rows), found.rows, found)
             return
         yield from found.follow(gone)
 
     def _scan(
-        self, job: Job[History], token: str, key: str, agent_id: str, search: str
+        self, job: Job[History], token: str, key: str, agent_id: str, tag: str
     ) -> History:
         rows: dict[str, ConversationSummary] = {}
         pages = skip = 0
@@ -345,7 +345,7 @@ class AIRiskService:
                     token,
                     results=SCAN_PAGE_SIZE,
                     skip=skip,
-                    search=search,
+                    tag=tag,
                     agent_id=agent_id or None,
                 )
                 complete = not batch

@@ -114,7 +114,7 @@ def index() -> ResponseReturnValue:
         token,
         results=query.size,
         skip=query.skip,
-        search=query.tag,
+        tag=query.tag,
         agent_id=query.agent or None,
         fresh=refresh_requested(),
     )
@@ -201,7 +201,7 @@ def _search(query: ListQuery) -> ResponseReturnValue:
             return render_template("conversations/scan_none.html", query=query)
     else:
         found = upstream.scan_job(
-            token, agent_id=query.agent, search=query.tag, fresh=refresh_requested()
+            token, agent_id=query.agent, tag=query.tag, fresh=refresh_requested()
         )
         served = result_or_stream(
             found,
@@ -335,7 +335,7 @@ def export_list(fmt: str) -> Response:
     token = signed_in_token()
     upstream = service()
     found = upstream.scan_job(
-        token, agent_id=query.agent, search=query.tag, fresh=refresh_requested()
+        token, agent_id=query.agent, tag=query.tag, fresh=refresh_requested()
     )
     history = found if isinstance(found, History) else wait_for(found)
     files = None
@@ -388,7 +388,7 @@ def _conversation(cid: str) -> Conversation:
         cid,
         results=query.size,
         skip=query.skip,
-        search=query.tag,
+        tag=query.tag,
         agent_id=query.agent,
     )
     return with_list_facts(conversation, row) if row else conversation
@@ -403,9 +403,7 @@ def _neighbours(cid: str, from_args: str) -> tuple[Link | None, Link | None]:
     query = ListQuery.from_args(dict(parse_qsl(from_args)))
     token = signed_in_token()
     if query.searching:
-        history = service().cached_history(
-            token, agent_id=query.agent, search=query.tag
-        )
+        history = service().cached_history(token, agent_id=query.agent, tag=query.tag)
         if history is None:
             return None, None
         ids = [row.id for row in _matches(query, history)]
@@ -416,7 +414,7 @@ def _neighbours(cid: str, from_args: str) -> tuple[Link | None, Link | None]:
             token,
             results=query.size,
             skip=(number - 1) * query.size,
-            search=query.tag,
+            tag=query.tag,
             agent_id=query.agent or None,
         )
         return [row.id for row in page.rows]

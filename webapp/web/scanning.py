@@ -96,7 +96,7 @@ def first_step(steps: Iterator[ScanProgress]) -> ScanProgress:
 
 
 def stopped_history(
-    stopped: Job[Any] | None, stop_id: str, agent_id: str, search: str = ""
+    stopped: Job[Any] | None, stop_id: str, agent_id: str, tag: str = ""
 ) -> History | None:
     """Return what the stopped scan found (marked incomplete), never scanning.
 
@@ -114,7 +114,7 @@ def stopped_history(
     token = signed_in_token()
     deadline = time.monotonic() + (STOP_WAIT * 2 if stop_id and not stopped else 0)
     while True:
-        history = upstream.cached_history(token, agent_id=agent_id, search=search)
+        history = upstream.cached_history(token, agent_id=agent_id, tag=tag)
         if history is not None and (not stop_id or history.scan_id == stop_id):
             return history
         if time.monotonic() >= deadline:
