@@ -299,6 +299,22 @@ def test_a_second_401_is_an_error_page_not_a_loop(world: TeamWorld) -> None:
     assert [p.status_code for p in browser.pages[start:]] == [303, 502]
 
 
+def test_an_old_address_keeps_its_query_as_sent(world: TeamWorld) -> None:
+    browser = world.browser()
+    browser.sign_in("bob")
+    own = f"/u/{world.user_id(BOB)}/conversations"
+    for query in (
+        "tag=a&tag=b",
+        "_method=POST",
+        "endpoint=x",
+        "_external=1&_scheme=javascript",
+        "_anchor=x",
+    ):
+        moved = browser.client.get(f"/conversations?{query}")
+        assert moved.status_code == 303, query
+        assert moved.headers["Location"] == f"{own}?{query}"
+
+
 def test_no_secret_or_token_reaches_a_page_a_cookie_or_a_log(
     world: TeamWorld, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -182,8 +182,12 @@ def _to_default_user(state: TeamState, endpoint: str) -> Response:
     uid = state.own_user if not state.is_reviewer else state.viewing
     if uid is None:
         return redirect(url_for("people.index"), code=303)
-    args = {**(request.view_args or {}), **request.args.to_dict(), "uid": uid}
-    return redirect(url_for(endpoint, **args), code=303)
+    # The query string goes along as sent: passed to url_for, a key such as
+    # "_method" or "endpoint" would be its own argument (a 500), "_external"
+    # or "_anchor" would change the address, and a repeated key would be lost.
+    target = url_for(endpoint, **(request.view_args or {}), uid=uid)
+    query = request.query_string.decode("utf-8", "replace")
+    return redirect(f"{target}?{query}" if query else target, code=303)
 
 
 def viewing_name() -> str | None:
