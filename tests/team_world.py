@@ -56,7 +56,7 @@ class Refusing:
     """WSGI middleware: a broken AIRisk, as the test asks.
 
     ``on`` answers 401 to chat calls (``allow``: after that many more);
-    ``authorize`` answers the authorize
+    ``users`` answers 401 to ListUsers; ``authorize`` answers the authorize
     step with ``"html"`` (a 200 sign-in page) or ``"error"`` (a redirect with
     an error the contract does not list) instead of a code.
     """
@@ -67,6 +67,7 @@ class Refusing:
         #: Chat calls still answered before ``on`` takes effect by itself.
         self.allow: int | None = None
         self.authorize: str | None = None
+        self.users = False
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         path = environ.get("PATH_INFO", "")
@@ -74,6 +75,8 @@ class Refusing:
             self.allow -= 1
             self.on = self.allow < 0
         if self.on and path.startswith("/api/Chat/"):
+            return Response("", status=401)(environ, start_response)
+        if self.users and path.startswith("/api/Users/"):
             return Response("", status=401)(environ, start_response)
         if self.authorize and path == "/api/oauth2":
             if self.authorize == "html":

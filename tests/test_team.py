@@ -40,6 +40,7 @@ def _reset(world: TeamWorld) -> None:
     world.refusing.on = False
     world.refusing.allow = None
     world.refusing.authorize = None
+    world.refusing.users = False
     world.clock.offset = 0
     world.app.config.update(
         AIRISK_CLIENT_SECRET=AIRISK_SECRET,
@@ -296,6 +297,40 @@ def test_a_second_401_is_an_error_page_not_a_loop(world: TeamWorld) -> None:
     assert "AIRisk refuses the dashboard's access" in text(refused)
     # A 401, a redirect to the same address with a fresh token, a second
     # 401 and the page: two answers in all.
+    assert [p.status_code for p in browser.pages[start:]] == [303, 502]
+
+
+def _forget_cached_answers(world: TeamWorld) -> None:
+    # What the dashboard cached (the user list for five minutes) is gone.
+    world.app.extensions["airisk"].cache.inner._items.clear()
+
+
+def test_a_restarted_airisk_is_transparent_to_a_reviewer(world: TeamWorld) -> None:
+    browser = world.browser()
+    browser.sign_in("rita")
+    bob = f"/u/{world.user_id(BOB)}/conversations"
+    assert browser.get(bob).status_code == 200
+    # AIRisk forgot every token it minted (a restart, a key rotation), and
+    # the user list the dashboard kept has expired: the generic token that
+    # lists users is refused too, and must be the one replaced.
+    world.oauth._tokens.clear()
+    _forget_cached_answers(world)
+    page = browser.get(bob)
+    assert page.status_code == 200
+    assert "Viewing: Bob Chen" in text(page)
+
+
+def test_a_user_list_that_keeps_refusing_is_an_error_page(world: TeamWorld) -> None:
+    browser = world.browser()
+    browser.sign_in("rita")
+    bob = f"/u/{world.user_id(BOB)}/conversations"
+    assert browser.get(bob).status_code == 200
+    world.refusing.users = True
+    _forget_cached_answers(world)
+    start = len(browser.pages)
+    page = browser.get(bob)
+    assert page.status_code == 502
+    assert "AIRisk refuses the dashboard's access" in text(page)
     assert [p.status_code for p in browser.pages[start:]] == [303, 502]
 
 

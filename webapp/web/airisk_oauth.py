@@ -139,7 +139,11 @@ def users(state: TeamState) -> list[AIRiskUser]:
     key = f"{cache.token_key(token)}:users"
     found = cache.get(key)
     if found is None:
+        # A 401 from here is the generic token's, not the viewed user's: the
+        # 401 handler must replace this one (see team.handle_token_rejected).
+        g.refused_user = GENERIC
         found = tuple(service().client.list_users(token))
+        del g.refused_user
         cache.set(key, found, ttl=USERS_TTL)
     return list(found)
 

@@ -17,7 +17,7 @@ person's own user, or for a reviewer to the last user viewed or the picker.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 from flask import (
     Blueprint,
@@ -168,8 +168,10 @@ def gate() -> ResponseReturnValue | None:
         )
         raise NotYourHistory()
     if state.is_reviewer:
-        if not valid_id(uid) or _user_named(state, uid) is None:
+        viewed = _user_named(state, uid) if valid_id(uid) else None
+        if viewed is None:
             raise NoSuchUser()
+        g.viewing_name = viewed.display_name
         if state.viewing != uid:
             state.viewing = uid
             save_state(state)
@@ -192,12 +194,9 @@ def _to_default_user(state: TeamState, endpoint: str) -> Response:
 
 def viewing_name() -> str | None:
     """Return the display name of the AIRisk user on screen (reviewers)."""
-    state = load_state()
-    uid = g.get("viewing_uid")
-    if state is None or uid is None or not state.is_reviewer:
-        return None
-    user = _user_named(state, uid)
-    return user.display_name if user else uid
+    # The gate looked it up: drawing a header (of an error page too) must not
+    # call AIRisk, whose failure would then fail the error page itself.
+    return cast("str | None", g.get("viewing_name"))
 
 
 @bp.get("/people")

@@ -70,7 +70,9 @@ def handle_token_rejected(error: TokenRejected) -> ResponseReturnValue:
     state = load_state()
     if state is None:
         return token_mode_handler(error)
-    user = g.get("viewing_uid") or GENERIC
+    user = g.pop("refused_user", None)
+    if user is None:
+        user = g.get("viewing_uid") or GENERIC
     minted = state.tokens.pop(user, None)
     if minted is not None:
         service().forget(minted.token)
