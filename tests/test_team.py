@@ -449,6 +449,27 @@ def test_a_token_near_its_expiration_is_replaced_before_it(tmp_path: Path) -> No
         world.stop()
 
 
+@pytest.mark.parametrize(("ttl", "skew"), [(30, 0), (3600, -3700)])
+def test_a_short_lived_token_in_the_browser_flow_is_no_redirect_loop(
+    tmp_path: Path, ttl: int, skew: int
+) -> None:
+    # Tokens live 30 s, or AIRisk's clock is an hour behind (its expirations
+    # look past); the dashboard replaces tokens 60 s before: the page a
+    # browser fetched them for still uses them, instead of sending the
+    # browser to AIRisk again, and again.
+    world = TeamWorld(tmp_path, flow="browser", token_ttl=ttl, AIRISK_TOKEN_MARGIN=60)
+    world.clock.offset = skew
+    try:
+        member = world.browser().sign_in("bob")
+        assert member.status_code == 200
+        reviewer = world.browser()
+        reviewer.sign_in("rita")
+        viewed = reviewer.get(f"/u/{world.user_id(BOB)}/conversations")
+        assert viewed.status_code == 200 and "Viewing: Bob Chen" in text(viewed)
+    finally:
+        world.stop()
+
+
 def test_a_full_session_store_is_a_page_not_a_crash(tmp_path: Path) -> None:
     world = TeamWorld(tmp_path, SESSION_MAX_SIGNED_IN=1)
     try:

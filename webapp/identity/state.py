@@ -32,6 +32,8 @@ class Minted:
 
     token: str = field(repr=False)
     expires: float
+    #: When the dashboard received it (0: a record from before this field).
+    at: float = 0.0
 
 
 @dataclass

@@ -55,6 +55,11 @@ STATE_TTL = 300
 _MAX_PENDING = 8
 #: Seconds the user list (ListUsers) is reused per generic token.
 USERS_TTL = 300
+#: Browser flow: seconds a token fetched through the browser is used whatever
+#: its expiration says (near, or past by AIRisk's clock): the pages it was
+#: fetched for must use it, or each sends the browser to AIRisk again, a loop.
+#: If AIRisk refuses it, the 401 handler re-mints once, then shows a page.
+BROWSER_GRACE = 10
 
 
 class BrowserMintNeeded(Exception):
@@ -92,6 +97,9 @@ def token_for(state: TeamState, user: str) -> str:
         _cap(token, state.tokens[user].expires)
         return token
     if current_app.config["AIRISK_OAUTH2_FLOW"] == "browser":
+        fresh = state.tokens.get(user)
+        if fresh is not None and 0 <= now() - fresh.at < BROWSER_GRACE:
+            return fresh.token
         raise BrowserMintNeeded(_browser_authorize(state, user))
     client = service().client
     creds = credentials()
@@ -106,7 +114,7 @@ def _keep(state: TeamState, user: str, minted: MintedToken) -> str:
         # No cached page may outlive the token it was fetched with.
         service().forget(old.token)
     expires = minted.expiration.timestamp()
-    state.tokens[user] = Minted(minted.access_token, expires)
+    state.tokens[user] = Minted(minted.access_token, expires, now())
     save_state(state)
     _cap(minted.access_token, expires)
     log.info(
