@@ -21,11 +21,11 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
-from conftest import DEMO_NOW, make_app
 from flask import Flask
 from flask.testing import FlaskClient
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
+from support import DEMO_NOW, make_app
 from werkzeug.test import TestResponse
 from werkzeug.wrappers import Request, Response
 

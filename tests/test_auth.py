@@ -11,9 +11,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import responses
-from conftest import BASE, csrf_token, enter_token, make_app, page
 from flask import Flask
 from flask.testing import FlaskClient
+from support import BASE, csrf_token, enter_token, make_app, page
 
 from webapp.web.auth import REASONS
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import responses
-from conftest import ALICE, BASE, enter_token, make_app, page
 from flask.testing import FlaskClient
 from responses import matchers
+from support import ALICE, BASE, enter_token, make_app, page
 
 from webapp.demo_api.server import DemoServer
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ALICE, DEMO_NOW, enter_token, make_app, page
 from flask import Flask
+from support import ALICE, DEMO_NOW, enter_token, make_app, page
 from test_scale_out import RedisServer
 from test_upstream_cookies import row_ids
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import requests
 import responses
-from conftest import BASE, csrf_token, enter_token, make_app
 from flask.testing import FlaskClient
+from support import BASE, csrf_token, enter_token, make_app
 
 from webapp.airisk import BearerAuth
 from webapp.demo_api.server import DemoServer

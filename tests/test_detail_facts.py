@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 import responses
-from conftest import ALICE, BASE, Browser, enter_token, make_app, page
 from flask.testing import FlaskClient
 from responses import matchers
+from support import ALICE, BASE, Browser, enter_token, make_app, page
 
 from webapp.demo_api.server import DemoServer
 

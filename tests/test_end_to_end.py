@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from conftest import ALICE, Browser, Page, make_app
+from support import ALICE, Browser, Page, make_app
 
 from webapp.demo_api.server import DemoServer
 

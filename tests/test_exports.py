@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 import responses
-from conftest import BASE, enter_token, make_app
+from support import BASE, enter_token, make_app
 from test_client import summary
 
 from webapp.core.exports import (

@@ -14,10 +14,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from conftest import enter_token, make_app
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import enter_token, make_app
 
 from webapp.demo_api.data import Dataset
 from webapp.demo_api.server import DemoServer

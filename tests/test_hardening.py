@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import responses
-from conftest import BASE, enter_token, make_app
 from flask.testing import FlaskClient
+from support import BASE, enter_token, make_app
 
 TOKEN = "alice-token-0123456789abcdef"
 CSP = (

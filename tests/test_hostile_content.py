@@ -27,9 +27,9 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import pytest
-from conftest import csrf_token, enter_token, make_app
 from flask.testing import FlaskClient
 from markdown_it import MarkdownIt
+from support import csrf_token, enter_token, make_app
 
 from webapp.core.rendering import render_cache_info
 from webapp.demo_api import hostile

@@ -25,7 +25,6 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import Page, enter_token, make_app, page
 from flask.testing import FlaskClient
 from hostile_server import (
     DATED,
@@ -37,6 +36,7 @@ from hostile_server import (
     respond,
     status,
 )
+from support import Page, enter_token, make_app, page
 
 from webapp.demo_api.server import DemoServer
 

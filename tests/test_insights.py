@@ -18,9 +18,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import responses
-from conftest import ALICE, Browser, Page, enter_token, make_app, signed_in_reviewer
 from flask.testing import FlaskClient
 from responses import matchers
+from support import ALICE, Browser, Page, enter_token, make_app, signed_in_reviewer
 from test_reviewing import all_result_ids, follow_scan
 from test_views import AGENTS, AGENTS_URL, LIST_URL, TOKEN, summary
 

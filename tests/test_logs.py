@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import make_app
+from support import make_app
 
 from webapp.web.logs import JSONFormatter, TextFormatter
 

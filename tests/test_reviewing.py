@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from conftest import ALICE, Browser, Page, enter_token, make_app, signed_in_reviewer
+from support import ALICE, Browser, Page, enter_token, make_app, signed_in_reviewer
 from test_end_to_end import conversation_links
 
 from webapp.demo_api.server import DemoServer

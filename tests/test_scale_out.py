@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import redis
 import requests
-from conftest import ALICE, DEMO_NOW, Browser, Page, make_app
+from support import ALICE, DEMO_NOW, Browser, Page, make_app
 from test_end_to_end import conversation_links
 
 from webapp.demo_api import create_demo_app

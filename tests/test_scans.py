@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ALICE, Browser, Counting, Page, make_app, signed_in_reviewer
 from flask import Flask
+from support import ALICE, Browser, Counting, Page, make_app, signed_in_reviewer
 from test_scale_out import SECRET, Dashboard, RedisServer, environment, on, sign_in
 
 from webapp.airisk.cache import keyed_name

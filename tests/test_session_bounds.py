@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import requests
 import responses
-from conftest import BASE, csrf_token, enter_token, make_app, page
 from flask import Flask
 from flask.testing import FlaskClient
+from support import BASE, csrf_token, enter_token, make_app, page
 
 TOKEN = "alice-token-0123456789abcdef"
 LIST_URL = BASE + "/api/Chat/GetConversations"

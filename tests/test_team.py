@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
-from conftest import Page, csrf_token, make_app
+from support import Page, csrf_token, make_app
 from team_world import (
     AIRISK_SECRET,
     DASHBOARD,

@@ -8,8 +8,8 @@ import time
 
 import pytest
 import responses
-from conftest import BASE, enter_token, page
 from flask.testing import FlaskClient
+from support import BASE, enter_token, page
 
 LIST_URL = BASE + "/api/Chat/GetConversations"
 AGENTS_URL = BASE + "/api/Chat/ListAgents"

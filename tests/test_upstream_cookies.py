@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from conftest import ALICE, DEMO_NOW, enter_token, make_app, page
+from support import ALICE, DEMO_NOW, enter_token, make_app, page
 
 from webapp.airisk import AIRiskClient, ClientSettings
 from webapp.demo_api import create_demo_app

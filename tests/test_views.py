@@ -12,9 +12,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 import responses
-from conftest import BASE, enter_token, page
 from flask.testing import FlaskClient
 from responses import matchers
+from support import BASE, enter_token, page
 
 TOKEN = "alice-token-0123456789abcdef"
 LIST_URL = BASE + "/api/Chat/GetConversations"

@@ -1,5 +1,5 @@
 """In-browser tests: Playwright driving Debian's Chromium against the dashboard.
 
-A package (not a plain folder) so that its ``conftest.py`` does not replace the
-top-level ``conftest`` module that other test modules import helpers from.
+A package (not a plain folder), so its ``conftest.py`` and ``harness.py``
+are imported as ``browser.*`` and never shadow a top-level module.
 """

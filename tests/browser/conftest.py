@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_app
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from support import make_app
 
 from webapp.demo_api import Dataset
 from webapp.demo_api.server import DemoServer

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Counting, make_app
 from playwright.sync_api import BrowserContext, Page
+from support import Counting, make_app
 
 from webapp.demo_api import create_demo_app
 from webapp.demo_api.server import DemoServer

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from conftest import make_app
 from playwright.sync_api import BrowserContext, Page, expect
+from support import make_app
 
 from webapp.demo_api import DemoOAuthClient, create_demo_app
 from webapp.demo_api.idp import PASSWORD, REVIEWER_GROUP, DemoIdentityProvider
