@@ -17,11 +17,20 @@ import pytest
 import responses
 from flask import Flask
 from flask.testing import FlaskClient
+from responses import matchers
 
 # Helpers assert too: rewrite their asserts like a test's, for clear failures.
 pytest.register_assert_rewrite("support")
 
-from support import DEMO_NOW, Browser, Counting, make_app, signed_in_reviewer  # noqa: E402
+from support import (  # noqa: E402
+    DEMO_NOW,
+    Browser,
+    Counting,
+    enter_token,
+    make_app,
+    signed_in_reviewer,
+)
+from support.fake_airisk import AGENTS, AGENTS_URL, LIST_URL, TOKEN  # noqa: E402
 
 from webapp.demo_api import create_demo_app  # noqa: E402
 from webapp.demo_api.server import DemoServer  # noqa: E402
@@ -84,3 +93,21 @@ def reviewer(demo: Any, tmp_path: Path) -> Iterator[Browser]:
     """A dashboard on ``demo`` and a browser signed in to it as Alice."""
     with signed_in_reviewer(demo, tmp_path) as browser:
         yield browser
+
+
+@pytest.fixture
+def signed_in(client: FlaskClient, upstream: responses.RequestsMock) -> FlaskClient:
+    """A client with a token entered; the check call is consumed."""
+    check = upstream.get(
+        LIST_URL,
+        json=[],
+        match=[
+            matchers.query_param_matcher(
+                {"results": "1", "skip": "0", "metadatasearch": ""}
+            )
+        ],
+    )
+    upstream.get(AGENTS_URL, json=AGENTS)
+    enter_token(client, TOKEN)
+    upstream.remove(check)
+    return client

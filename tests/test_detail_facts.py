@@ -11,11 +11,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pytest
 import responses
 from flask.testing import FlaskClient
-from responses import matchers
-from support import ALICE, BASE, Browser, enter_token, make_app, page
+from support import ALICE, BASE, Browser, make_app, page
 
 from webapp.demo_api.server import DemoServer
 
@@ -55,23 +53,6 @@ def facts(response: Any) -> dict[str, str]:
 
 def page_text(fragment: str) -> str:
     return " ".join(re.sub(r"<[^>]+>", " ", fragment).split())
-
-
-@pytest.fixture
-def signed_in(client: FlaskClient, upstream: responses.RequestsMock) -> FlaskClient:
-    check = upstream.get(
-        LIST_URL,
-        json=[],
-        match=[
-            matchers.query_param_matcher(
-                {"results": "1", "skip": "0", "metadatasearch": ""}
-            )
-        ],
-    )
-    upstream.get(AGENTS_URL, json=[{"id": "a1", "name": "Finance Copilot"}])
-    enter_token(client, "tok-0123456789abcdef")
-    upstream.remove(check)
-    return client
 
 
 def test_missing_facts_come_from_the_list_row(

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 import responses
 from support import BASE, enter_token, make_app
-from test_client import summary
+from support.fake_airisk import summary
 
 from webapp.core.exports import (
     CSV_FIELDS,
@@ -99,7 +99,7 @@ def test_the_insights_csv_neutralises_a_hostile_agent_name(tmp_path: object) -> 
             BASE + "/api/Chat/ListAgents",
             json=[{"id": "a1", "name": FORMULAS[0]}],
         )
-        first_page = json.dumps([summary(lastUpdated=today, createdDate=today)])
+        first_page = json.dumps([summary(1, lastUpdated=today, createdDate=today)])
         upstream.add_callback(
             responses.GET,
             BASE + "/api/Chat/GetConversations",

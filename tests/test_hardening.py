@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import responses
 from flask.testing import FlaskClient
-from support import BASE, enter_token, make_app
+from support import BASE, make_app
+from support.fake_airisk import TOKEN
 
-TOKEN = "alice-token-0123456789abcdef"
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; object-src 'none'; "
     "base-uri 'none'; frame-ancestors 'none'; form-action 'self'; img-src 'self'"
@@ -21,14 +21,6 @@ def form_token(page: str) -> str:
     match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
     assert match
     return match.group(1)
-
-
-@pytest.fixture
-def signed_in(client: FlaskClient, upstream: responses.RequestsMock) -> FlaskClient:
-    upstream.get(BASE + "/api/Chat/GetConversations", json=[])
-    upstream.get(BASE + "/api/Chat/ListAgents", json=[])
-    enter_token(client, TOKEN)
-    return client
 
 
 @pytest.mark.parametrize(

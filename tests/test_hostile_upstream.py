@@ -1,7 +1,7 @@
 """The dashboard against real, misbehaving AIRisk servers on loopback.
 
 ``responses`` fakes AIRisk above the socket; these tests put a real TCP server
-(:mod:`hostile_server`) behind the dashboard and check what a user sees: a
+(:mod:`support.hostile_server`) behind the dashboard and check what a user sees: a
 clear page with the right status, in bounded time and memory, and a worker
 that serves the next page normally.
 """
@@ -26,7 +26,8 @@ from typing import Any
 import pytest
 import requests
 from flask.testing import FlaskClient
-from hostile_server import (
+from support import Page, enter_token, make_app, page
+from support.hostile_server import (
     DATED,
     Handler,
     HostileServer,
@@ -36,7 +37,6 @@ from hostile_server import (
     respond,
     status,
 )
-from support import Page, enter_token, make_app, page
 
 from webapp.demo_api.server import DemoServer
 

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from support import ALICE, Browser, Counting, Page, make_app, signed_in_reviewer
-from test_scale_out import SECRET, Dashboard, RedisServer, environment, on, sign_in
+from support.processes import SECRET, Dashboard, RedisServer, environment, on, sign_in
 
 from webapp.airisk.cache import keyed_name
 from webapp.demo_api import create_demo_app

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
 from support import Page, csrf_token, make_app
-from team_world import (
+from support.team_world import (
     AIRISK_SECRET,
     DASHBOARD,
     SSO_CLIENT_ID,

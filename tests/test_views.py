@@ -15,52 +15,7 @@ import responses
 from flask.testing import FlaskClient
 from responses import matchers
 from support import BASE, enter_token, page
-
-TOKEN = "alice-token-0123456789abcdef"
-LIST_URL = BASE + "/api/Chat/GetConversations"
-AGENTS_URL = BASE + "/api/Chat/ListAgents"
-AGENTS = [
-    {"id": "a1", "name": "Finance Copilot", "description": "Expenses"},
-    {"id": "a2", "name": "Legal Helper", "description": None},
-]
-
-
-def summary(n: int, **fields: Any) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "id": f"conv-{n}",
-        "userID": "user-1",
-        "botID": "a1",
-        "title": f"Conversation {n}",
-        "totalTokens": 1200 + n,
-        "promptTokens": 1000,
-        "completionTokens": 200 + n,
-        "currentCost": 0.0123,
-        "hasFlag": False,
-        "metaData": ["finance"],
-        "messages": [],
-        "lastUpdated": "2026-11-28T10:00:00",
-        "createdDate": "2026-11-28T09:00:00",
-    }
-    item.update(fields)
-    return item
-
-
-@pytest.fixture
-def signed_in(client: FlaskClient, upstream: responses.RequestsMock) -> FlaskClient:
-    """A client with a token entered; the check call is consumed."""
-    check = upstream.get(
-        LIST_URL,
-        json=[],
-        match=[
-            matchers.query_param_matcher(
-                {"results": "1", "skip": "0", "metadatasearch": ""}
-            )
-        ],
-    )
-    upstream.get(AGENTS_URL, json=AGENTS)
-    enter_token(client, TOKEN)
-    upstream.remove(check)
-    return client
+from support.fake_airisk import LIST_URL, TOKEN, summary
 
 
 def conversation(**fields: Any) -> dict[str, Any]:

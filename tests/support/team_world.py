@@ -25,7 +25,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
-from support import DEMO_NOW, make_app
 from werkzeug.test import TestResponse
 from werkzeug.wrappers import Request, Response
 
@@ -33,6 +32,8 @@ from webapp.demo_api import DemoOAuthClient, create_demo_app
 from webapp.demo_api.idp import PASSWORD, DemoIdentityProvider
 from webapp.demo_api.oauth2 import OAuthStore
 from webapp.demo_api.server import DemoServer
+
+from .app import DEMO_NOW, make_app
 
 DASHBOARD = "http://localhost"
 SSO_CLIENT_ID = "airisk-dashboard"
