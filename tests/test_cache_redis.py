@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from flask import Flask
 from support import ALICE, DEMO_NOW, enter_token, make_app, page
+from support.html import row_ids
 from support.processes import RedisServer
-from test_upstream_cookies import row_ids
 
 from webapp.demo_api import create_demo_app
 from webapp.demo_api.server import DemoServer

@@ -4,7 +4,6 @@ both served on loopback ports, driven like a browser with a cookie jar."""
 from __future__ import annotations
 
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from support import ALICE, Browser, Page, make_app
+from support.http import conversation_links
 
 from webapp.demo_api.server import DemoServer
 
@@ -43,17 +43,6 @@ def dataset(demo_api: DemoServer) -> Any:
 
 def alice_summaries(dataset: Any) -> list[dict[str, Any]]:
     return list(dataset.summaries[dataset.user_id_for(ALICE)])
-
-
-def conversation_links(response: requests.Response) -> list[str]:
-    """Return the conversation ids the list rows link to, in order."""
-    doc = Page(response.text)
-    found = []
-    for a in doc.find_all("a"):
-        match = re.fullmatch(r"/conversations/([A-Za-z0-9_-]+)(\?.*)?", a["href"] or "")
-        if match:
-            found.append(match.group(1))
-    return found
 
 
 def sign_in(browser: Browser, token: str = ALICE) -> requests.Response:

@@ -22,7 +22,7 @@ from flask.testing import FlaskClient
 from responses import matchers
 from support import ALICE, Browser, Page, enter_token, make_app, signed_in_reviewer
 from support.fake_airisk import AGENTS, AGENTS_URL, LIST_URL, TOKEN, summary
-from test_reviewing import all_result_ids, follow_scan
+from support.http import all_result_ids, follow_scan
 
 from webapp.demo_api.server import DemoServer
 from webapp.web.templating import money, number

@@ -17,9 +17,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
 from support import ALICE, Browser, Page, enter_token, make_app, signed_in_reviewer
-from test_end_to_end import conversation_links
+from support.http import all_result_ids, follow_scan
 
 from webapp.demo_api.server import DemoServer
 
@@ -31,27 +30,6 @@ def dataset(demo: Any) -> Any:
 
 def alice(dataset: Any) -> list[dict[str, Any]]:
     return list(dataset.summaries[dataset.user_id_for(ALICE)])
-
-
-def follow_scan(reviewer: Browser, path: str) -> requests.Response:
-    """Load a search URL; if it streams a scan, follow its final refresh."""
-    response = reviewer.get(path)
-    match = re.search(r'http-equiv="refresh" content="0;url=([^"]+)"', response.text)
-    if match:
-        response = reviewer.get(match.group(1).replace("&amp;", "&"))
-    return response
-
-
-def all_result_ids(reviewer: Browser, path: str) -> list[str]:
-    """Page through a search result and return every conversation id."""
-    ids: list[str] = []
-    response = follow_scan(reviewer, path)
-    while True:
-        ids += conversation_links(response)
-        nxt = Page(response.text).find_all("a", rel="next")
-        if not nxt:
-            return ids
-        response = reviewer.get(nxt[0]["href"] or "")
 
 
 # -- whole-history search ------------------------------------------------------

@@ -17,6 +17,7 @@ import pytest
 import redis
 import requests
 from support import ALICE, DEMO_NOW, Browser, Page, make_app
+from support.http import conversation_links
 from support.processes import (
     PASSWORD,
     SECRET,
@@ -27,7 +28,6 @@ from support.processes import (
     on,
     sign_in,
 )
-from test_end_to_end import conversation_links
 
 from webapp.demo_api import create_demo_app
 from webapp.demo_api.server import DemoServer

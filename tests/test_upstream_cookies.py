@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from support import ALICE, DEMO_NOW, enter_token, make_app, page
+from support import ALICE, DEMO_NOW, enter_token, make_app
+from support.html import row_ids
 
 from webapp.airisk import AIRiskClient, ClientSettings
 from webapp.demo_api import create_demo_app
@@ -65,16 +66,6 @@ class StickyGateway:
         """Return the calls that carried any cookie."""
         with self.lock:
             return [call for call in self.calls if call[1]]
-
-
-def row_ids(response: Any) -> set[str]:
-    """Return the conversation ids a list page links to."""
-    ids = set()
-    for a in page(response).find_all("a"):
-        match = re.fullmatch(r"/conversations/([A-Za-z0-9_-]+)(\?.*)?", a["href"] or "")
-        if match:
-            ids.add(match.group(1))
-    return ids
 
 
 def test_bobs_calls_never_carry_alices_upstream_cookie(tmp_path: Path) -> None:

@@ -230,3 +230,15 @@ def luminance(css_color: str) -> float:
 
     r, g, b = (linear(c) for c in channels)
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+FAILING_IMPACTS = {"serious", "critical"}
+
+
+def describe(violation: dict[str, Any]) -> str:
+    """Format one axe violation: rule, impact, each element and how to fix it."""
+    lines = [f"{violation['id']} ({violation['impact']}): {violation['help']}"]
+    for node in violation["nodes"]:
+        lines.append(f"  at {', '.join(map(str, node['target']))}: {node['html']}")
+        lines.append("    " + node["failureSummary"].replace("\n", "\n    "))
+    return "\n".join(lines)

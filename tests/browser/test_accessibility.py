@@ -7,7 +7,6 @@ violation with impact "serious" or "critical" fails the test.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
@@ -16,9 +15,15 @@ from playwright.sync_api import BrowserContext, Page, expect
 from webapp.demo_api import Dataset
 from webapp.demo_api.server import DemoServer
 
-from .harness import enter_token, sign_in, with_citations, with_system_messages
+from .harness import (
+    FAILING_IMPACTS,
+    describe,
+    enter_token,
+    sign_in,
+    with_citations,
+    with_system_messages,
+)
 
-FAILING_IMPACTS = {"serious", "critical"}
 UNKNOWN_CONVERSATION = "00000000-0000-4000-8000-000000000000"
 
 axe = Axe()
@@ -61,15 +66,6 @@ def open_page_type(page: Page, kind: str, base: str, data: Dataset) -> None:
         expect(page.locator("main")).to_contain_text("application (generic) token")
     else:
         raise ValueError(kind)
-
-
-def describe(violation: dict[str, Any]) -> str:
-    """Format one axe violation: rule, impact, each element and how to fix it."""
-    lines = [f"{violation['id']} ({violation['impact']}): {violation['help']}"]
-    for node in violation["nodes"]:
-        lines.append(f"  at {', '.join(map(str, node['target']))}: {node['html']}")
-        lines.append("    " + node["failureSummary"].replace("\n", "\n    "))
-    return "\n".join(lines)
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

@@ -16,7 +16,7 @@ from webapp.demo_api import DemoOAuthClient, create_demo_app
 from webapp.demo_api.idp import PASSWORD, REVIEWER_GROUP, DemoIdentityProvider
 from webapp.demo_api.server import DemoServer
 
-from .test_accessibility import FAILING_IMPACTS, describe
+from .harness import FAILING_IMPACTS, describe
 
 axe = Axe()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 from typing import Any
 
@@ -50,3 +51,13 @@ class Page(HTMLParser):
 def page(response: Any) -> Page:
     """Parse a response body."""
     return Page(response.get_data(as_text=True))
+
+
+def row_ids(response: Any) -> set[str]:
+    """Return the conversation ids a list page links to."""
+    ids = set()
+    for a in page(response).find_all("a"):
+        match = re.fullmatch(r"/conversations/([A-Za-z0-9_-]+)(\?.*)?", a["href"] or "")
+        if match:
+            ids.add(match.group(1))
+    return ids

@@ -76,3 +76,35 @@ def signed_in_reviewer(demo: Any, tmp_path: Path, **settings: Any) -> Iterator[B
         browser.enter_token(ALICE, browser.get("/token"))
         counting.calls.clear()
         yield browser
+
+
+def conversation_links(response: requests.Response) -> list[str]:
+    """Return the conversation ids the list rows link to, in order."""
+    doc = Page(response.text)
+    found = []
+    for a in doc.find_all("a"):
+        match = re.fullmatch(r"/conversations/([A-Za-z0-9_-]+)(\?.*)?", a["href"] or "")
+        if match:
+            found.append(match.group(1))
+    return found
+
+
+def follow_scan(reviewer: Browser, path: str) -> requests.Response:
+    """Load a search URL; if it streams a scan, follow its final refresh."""
+    response = reviewer.get(path)
+    match = re.search(r'http-equiv="refresh" content="0;url=([^"]+)"', response.text)
+    if match:
+        response = reviewer.get(match.group(1).replace("&amp;", "&"))
+    return response
+
+
+def all_result_ids(reviewer: Browser, path: str) -> list[str]:
+    """Page through a search result and return every conversation id."""
+    ids: list[str] = []
+    response = follow_scan(reviewer, path)
+    while True:
+        ids += conversation_links(response)
+        nxt = Page(response.text).find_all("a", rel="next")
+        if not nxt:
+            return ids
+        response = reviewer.get(nxt[0]["href"] or "")
