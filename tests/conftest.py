@@ -47,7 +47,7 @@ os.environ.setdefault(
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep the developer's AIRISK_*/FLASK_*/SESSION_* variables out of tests."""
     for name in list(os.environ):
-        if name.startswith(("AIRISK_", "FLASK_", "SESSION_")) or name in {
+        if name.startswith(("AIRISK_", "FLASK_", "SESSION_", "EVIDENCE_")) or name in {
             "SECRET_KEY",
             "SECRET_KEY_FALLBACKS",
             "TRUSTED_HOSTS",

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 import responses
 from support import BASE, enter_token, make_app
+from support.exports import csv_data
 from support.fake_airisk import summary
 
 from webapp.core.exports import (
@@ -76,12 +77,13 @@ def test_list_csv_keeps_plain_values_and_joins_tags() -> None:
 
 def test_streamed_json_is_one_document() -> None:
     pieces = json_lines({"format": "x"}, [{"id": "a"}, {"id": "b\n\u2028"}])
-    document = json.loads("".join(pieces))
+    # The signature member and the closing brace follow (webapp.signatures).
+    document = json.loads("".join(pieces) + "}")
     assert document == {
         "format": "x",
         "conversations": [{"id": "a"}, {"id": "b\n\u2028"}],
     }
-    assert json.loads("".join(json_lines({}, []))) == {"conversations": []}
+    assert json.loads("".join(json_lines({}, [])) + "}") == {"conversations": []}
 
 
 def test_canonical_json_does_not_depend_on_key_order() -> None:
@@ -112,5 +114,5 @@ def test_the_insights_csv_neutralises_a_hostile_agent_name(tmp_path: object) -> 
         enter_token(client, "alice-token-0123456789abcdef")
         response = client.get("/insights/agents.csv")
     assert response.status_code == 200
-    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    rows = list(csv.DictReader(io.StringIO(csv_data(response.get_data(as_text=True)))))
     assert [row["agentName"] for row in rows] == ["'" + FORMULAS[0]]

@@ -73,6 +73,8 @@ PATHS = (
     "/token",
     "/healthz",
     "/readyz",
+    "/verify",
+    "/.well-known/airisk-viewer-keys.json",
     "/conversations",
     "/conversations/export.csv",
     "/conversations/export.json",

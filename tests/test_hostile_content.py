@@ -30,6 +30,7 @@ import pytest
 from flask.testing import FlaskClient
 from markdown_it import MarkdownIt
 from support import csrf_token, enter_token, make_app
+from support.exports import csv_data
 
 from webapp.core.rendering import render_cache_info
 from webapp.demo_api import hostile
@@ -1028,5 +1029,9 @@ def test_out_of_range_dates_are_not_reported_anywhere(
         assert record["created"] is record["updated"] is None
     listed = json.loads(site.get("/conversations/export.json").body)
     assert len(listed["conversations"]) == listed["total"] == len(conversations)
-    rows = list(csv.DictReader(io.StringIO(site.get("/conversations/export.csv").body)))
+    rows = list(
+        csv.DictReader(
+            io.StringIO(csv_data(site.get("/conversations/export.csv").body))
+        )
+    )
     assert len(rows) == len(conversations)

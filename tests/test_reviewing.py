@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from support import ALICE, Browser, Page, enter_token, make_app, signed_in_reviewer
+from support.exports import csv_data
 from support.http import all_result_ids, follow_scan
 
 from webapp.demo_api.server import DemoServer
@@ -214,7 +215,7 @@ def test_list_exports_contain_every_match_and_parse_back(
     flagged = [s["id"] for s in everything if s["hasFlag"]]
     exported = reviewer.get("/conversations/export.csv?flagged=1")
     assert exported.headers["Content-Type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    rows = list(csv.DictReader(io.StringIO(csv_data(exported.text))))
     assert [r["id"] for r in rows] == flagged
     assert all(r["flagged"] == "True" for r in rows)
     document = reviewer.get("/conversations/export.json").json()

@@ -115,6 +115,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         auth,
         conversations,
         errors,
+        evidence,
         health,
         insights,
         logs,
@@ -140,6 +141,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(preferences.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(insights.bp)
+    evidence.init_app(app)
     if app.config["AUTH_MODE"] == "team":
         from .web import team
 

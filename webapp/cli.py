@@ -1,10 +1,11 @@
-"""The ``airisk-viewer`` command: run the demo, or the demo API alone."""
+"""The ``airisk-viewer`` command: run the dashboard or the demo, verify exports."""
 
 from __future__ import annotations
 
 import argparse
 import secrets
 import sys
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from flask import Flask
 from werkzeug.serving import WSGIRequestHandler, run_simple
 
 from . import ConfigError, config, create_app
+from .core import signatures
+from .web import evidence
 
 
 class QuietRequestHandler(WSGIRequestHandler):
@@ -113,6 +116,38 @@ def serve(host: str, port: int, workers: int, threads: int, timeout: int) -> int
     return 0
 
 
+def _read_keys(source: str | None) -> dict[str, signatures.Ed25519PublicKey]:
+    """Return the public keys at ``source`` (URL or file), else this deployment's.
+
+    :raises OSError: if the URL or file cannot be read.
+    :raises signatures.BadKey: if what it holds is not a key.
+    """
+    if source is None:
+        # No --key: the keys this deployment's settings name (never a new one).
+        app = create_app()
+        return evidence.keyring(app, create=False).public_keys()
+    if source.startswith(("https://", "http://")):
+        # A keys document is public and small; the stdlib client is enough.
+        with urllib.request.urlopen(source, timeout=15) as answer:  # noqa: S310
+            text = answer.read(1024 * 1024).decode("utf-8")
+    else:
+        text = Path(source).read_text(encoding="utf-8")
+    return signatures.parse_keys(text)
+
+
+def verify(path: str, key: str | None) -> int:
+    """Check an exported file's signature; print the verdict, return 0 if valid."""
+    try:
+        data = Path(path).read_bytes()
+        keys = _read_keys(key)
+    except (OSError, ValueError, ConfigError) as exc:
+        print(f"Cannot verify: {exc}", file=sys.stderr)
+        return 2
+    verdict = signatures.verify(data, keys)
+    print(verdict.summary())
+    return 0 if verdict.valid else 1
+
+
 _MAX_HELP = "serve at most this many rows per GetConversations page, as AIRisk may"
 
 
@@ -150,7 +185,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_api.add_argument("--port", type=int, default=5001)
     run_api.add_argument("--latency-ms", type=int, default=0)
     run_api.add_argument("--max-results", type=int, default=None, help=_MAX_HELP)
+    run_verify = commands.add_parser(
+        "verify", help="check an exported file's signature (exit 0 if valid)"
+    )
+    run_verify.add_argument("file")
+    run_verify.add_argument(
+        "--key",
+        help="public keys: a URL or file (keys JSON, hex or PEM); "
+        "default: this deployment's keys",
+    )
     args = parser.parse_args(argv)
+    if args.command == "verify":
+        return verify(args.file, args.key)
     if min(getattr(args, "latency_ms", 0), 0) < 0:
         parser.error("--latency-ms must not be negative")
     if getattr(args, "max_results", None) is not None and args.max_results < 1:

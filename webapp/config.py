@@ -86,6 +86,18 @@ class Defaults:
     TRUSTED_HOSTS: list[str] | None = None
     #: The dashboard's address as reviewers open it (exports' evidence URL).
     PUBLIC_URL: str | None = None
+    #: Ed25519 key that signs exports: 64 hex digits or a PEM (default: one
+    #: generated once into EVIDENCE_KEY_FILE).
+    EVIDENCE_SIGNING_KEY: str | None = None
+    #: Comma-separated public keys (64 hex digits) of earlier signing keys:
+    #: exports they signed still verify after a key rotation.
+    EVIDENCE_PREVIOUS_KEYS: list[str] | None = None
+    #: File a generated signing key is kept in (default: instance/evidence-key).
+    EVIDENCE_KEY_FILE: str | None = None
+    #: Name signatures give this deployment (default: PUBLIC_URL's host).
+    EVIDENCE_DEPLOYMENT: str | None = None
+    #: Largest file the /verify page accepts, in bytes.
+    EVIDENCE_VERIFY_MAX_BYTES: int = 32 * 1024 * 1024
 
     #: "token" (each person pastes an AIRisk token) or "team" (SSO sign-in;
     #: the dashboard mints AIRisk tokens as an OAuth2 API client).
@@ -233,6 +245,7 @@ def validate(config: Mapping[str, Any], *, allow_generated_secret: bool) -> None
         "AIRISK_SCANS_PER_TOKEN",
         "AIRISK_ATTACHMENT_CHECKS",
         "CACHE_REDIS_TIMEOUT",
+        "EVIDENCE_VERIFY_MAX_BYTES",
     ):
         if not config[name] or config[name] <= 0:
             raise ConfigError(f"{name} must be greater than zero.")

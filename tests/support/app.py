@@ -24,6 +24,7 @@ def make_app(tmp_path: Any, **overrides: Any) -> Flask:
         "TESTING": True,
         "SECRET_KEY": "test-secret-key-0123456789abcdef",
         "SESSION_DIR": str(tmp_path / "sessions"),
+        "EVIDENCE_KEY_FILE": str(tmp_path / "evidence-key"),
         "AIRISK_BASE_URL": BASE,
         "AIRISK_RETRIES": 0,
     }

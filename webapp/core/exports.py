@@ -51,9 +51,10 @@ def summary_record(
     }
 
 
-def message_record(message: Message) -> dict[str, Any]:
-    """Return the normalized record of a message."""
+def message_record(message: Message, number: int) -> dict[str, Any]:
+    """Return the normalized record of message ``number`` (1-based, all counted)."""
     return {
+        "number": number,
         "id": message.id,
         "type": message.type,
         "text": message.text,
@@ -78,7 +79,10 @@ def conversation_record(
 ) -> dict[str, Any]:
     """Return the normalized record of a conversation with all its messages."""
     record = summary_record(conversation.summary, agent_names)
-    record["messages"] = [message_record(m) for m in conversation.messages]
+    record["messages"] = [
+        message_record(m, number)
+        for number, m in enumerate(conversation.messages, start=1)
+    ]
     return record
 
 
@@ -95,6 +99,16 @@ def evidence_hash(record: Any) -> str:
 
 
 @dataclass(frozen=True)
+class Signing:
+    """Who signs an export and where a reader checks it (for the header)."""
+
+    deployment: str
+    key_id: str
+    verify_url: str
+    keys_url: str
+
+
+@dataclass(frozen=True)
 class Evidence:
     """The header every conversation export starts with."""
 
@@ -103,26 +117,63 @@ class Evidence:
     agent: str
     created: str | None
     updated: str | None
+    flagged: bool | None
+    tags: tuple[str, ...]
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    total_tokens: int | None
+    cost: float | None
+    #: Messages in the conversation (System messages included).
     message_count: int
+    #: Numbers (1-based, AIRisk's order) of the messages this export holds.
+    exported: tuple[int, int] | None
+    #: Numbers of the highlighted range, if any.
+    highlight: tuple[int, int] | None
     exported_at: str
+    exported_by: str
     url: str
     sha256: str
+    signing: Signing
 
     @classmethod
     def of(
-        cls, record: dict[str, Any], url: str, now: datetime | None = None
+        cls,
+        record: dict[str, Any],
+        url: str,
+        *,
+        total: int,
+        exported_at: str,
+        exported_by: str,
+        signing: Signing,
+        highlight: tuple[int, int] | None = None,
     ) -> Evidence:
-        """Build the evidence header of a normalized conversation record."""
+        """Build the evidence header of a normalized conversation record.
+
+        ``record`` may hold a part of the conversation (a range or a
+        window); ``total`` is how many messages the whole one has.
+        """
+        numbers = [m["number"] for m in record["messages"]]
+        whole = numbers == list(range(1, total + 1))
         return cls(
             conversation_id=record["id"],
             user_id=record["userId"],
             agent=record["agentName"] or record["agentId"],
             created=record["created"],
             updated=record["updated"],
-            message_count=len(record["messages"]),
-            exported_at=(now or datetime.now(UTC)).replace(microsecond=0).isoformat(),
+            flagged=record["flagged"],
+            tags=tuple(record["tags"]),
+            prompt_tokens=record["promptTokens"],
+            completion_tokens=record["completionTokens"],
+            total_tokens=record["totalTokens"],
+            cost=record["cost"],
+            message_count=total,
+            exported=None if whole or not numbers else (numbers[0], numbers[-1]),
+            highlight=highlight,
+            exported_at=exported_at,
+            exported_by=exported_by,
             url=url,
             sha256=evidence_hash(record),
+            signing=signing,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -134,35 +185,79 @@ class Evidence:
             "agent": self.agent,
             "created": self.created,
             "updated": self.updated,
+            "flagged": self.flagged,
+            "tags": list(self.tags),
+            "promptTokens": self.prompt_tokens,
+            "completionTokens": self.completion_tokens,
+            "totalTokens": self.total_tokens,
+            "cost": self.cost,
             "messageCount": self.message_count,
+            "exportedMessages": _span(self.exported),
+            "highlight": _span(self.highlight),
             "exportedAt": self.exported_at,
+            "exportedBy": self.exported_by,
             "url": self.url,
+            "signedBy": self.signing.deployment,
+            "keyId": self.signing.key_id,
+            "verifyAt": self.signing.verify_url,
+            "publicKeys": self.signing.keys_url,
             "sha256": self.sha256,
             "hashOf": "canonical JSON of the 'conversation' object (docs/exports.md)",
         }
 
     def lines(self) -> list[tuple[str, str]]:
         """Return (label, value) pairs for text formats."""
+        if self.total_tokens is None:
+            tokens = "not reported"
+        else:
+            tokens = f"{self.total_tokens:,}"
+            if self.prompt_tokens is not None:
+                tokens += (
+                    f" ({self.prompt_tokens:,} prompt, "
+                    f"{self.completion_tokens or 0:,} completion)"
+                )
+        flag = {True: "Flagged by AIRisk", False: "Not flagged", None: "Not scanned"}
+        messages = f"{self.message_count:,}"
+        if self.exported:
+            first, last = self.exported
+            messages = f"{first:,}-{last:,} of {self.message_count:,} (this export)"
+        highlight = "none"
+        if self.highlight:
+            highlight = "messages {:,}-{:,}".format(*self.highlight)
         return [
             ("Conversation ID", self.conversation_id),
-            ("User ID", self.user_id),
+            ("User ID (AIRisk)", self.user_id),
             ("Agent", self.agent),
-            ("Created", self.created or "unknown"),
-            ("Last updated", self.updated or "unknown"),
-            ("Messages", str(self.message_count)),
+            ("Created", self.created or "not reported"),
+            ("Last updated", self.updated or "not reported"),
+            ("Flag", flag[self.flagged]),
+            ("Tags", ", ".join(self.tags) or "none"),
+            ("Tokens", tokens),
+            ("Cost", "not reported" if self.cost is None else str(self.cost)),
+            ("Messages", messages),
+            ("Highlighted", highlight),
             ("Exported at (UTC)", self.exported_at),
+            ("Exported by", self.exported_by),
             ("Dashboard URL", self.url),
+            ("Signed by", f"{self.signing.deployment} (key {self.signing.key_id})"),
+            ("Verify at", self.signing.verify_url),
+            ("Public keys", self.signing.keys_url),
             ("SHA-256 of canonical JSON", self.sha256),
         ]
 
 
+def _span(span: tuple[int, int] | None) -> dict[str, int] | None:
+    return {"from": span[0], "to": span[1]} if span else None
+
+
 def export_json(record: dict[str, Any], evidence: Evidence) -> str:
-    """Return the JSON export: the evidence header, then the conversation."""
-    return json.dumps(
+    """Return the JSON export without its closing brace (the signature goes there)."""
+    text = json.dumps(
         {"evidence": evidence.as_dict(), "conversation": record},
         ensure_ascii=False,
         indent=2,
     )
+    return text[: -len("\n}")]
 
 
 # Every ASCII punctuation character can be backslash-escaped in CommonMark,
@@ -208,13 +303,27 @@ def export_markdown(record: dict[str, Any], evidence: Evidence) -> str:
     out = [f"# {md_text(record['title'] or 'Untitled conversation')}", ""]
     out += ["Evidence:", ""]
     out += [f"- {label}: {md_code(value)}" for label, value in evidence.lines()]
-    out += ["", "Recompute the hash: see docs/exports.md in the dashboard.", ""]
-    for number, message in enumerate(record["messages"], start=1):
+    out += [
+        "",
+        'The last line of this file ("Signature") signs every byte of it: check it at '
+        '"Verify at" or, without the dashboard, with the public keys and the '
+        "script in the dashboard's docs/exports.md.",
+        "",
+    ]
+    first, last = evidence.highlight or (0, 0)
+    for message in record["messages"]:
+        number = message["number"]
+        marked = first <= number <= last
         out.append(
             f"## {number}. {md_text(message['type'])} "
-            f"(message {md_text(message['id'])})"
+            f"(message {md_text(message['id'])})" + (" [highlighted]" if marked else "")
         )
         out.append("")
+        if marked:
+            out += [
+                f"> Highlighted as evidence (messages {first:,}-{last:,}).",
+                "",
+            ]
         if message["feedback"]:
             out += [f"Feedback: {md_text(message['feedback'])}", ""]
         # Message text is quoted verbatim in a fence long enough that no
@@ -304,7 +413,8 @@ def json_lines(
     yield head[:-1] + (', "conversations": [' if header else '"conversations": [')
     for index, record in enumerate(records):
         yield ("," if index else "") + "\n" + json.dumps(record, ensure_ascii=False)
-    yield "\n]}\n"
+    # The signature member and the closing brace follow (webapp.signatures).
+    yield "\n]"
 
 
 # -- insights as JSON and CSV rows ----------------------------------------------

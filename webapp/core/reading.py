@@ -5,6 +5,8 @@ Plain functions over messages (no Flask), so each rule is tested directly.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ..airisk import Message
 
 #: Messages shown per window of a long conversation.
@@ -24,6 +26,17 @@ def window_start(ids: list[str], anchor: str | None, start: str, size: int) -> i
     except ValueError:
         first = 0
     return min(first, max(0, len(ids) - 1)) // size * size
+
+
+def highlight_span(value: str, messages: Sequence[Message]) -> tuple[int, int] | None:
+    """Return the first and last index of ``first..last`` (or one id), or None."""
+    first, _, last = value.partition("..")
+    ids = [m.id for m in messages]
+    if first not in ids:
+        return None
+    start = ids.index(first)
+    end = ids.index(last) if last in ids else start
+    return min(start, end), max(start, end)
 
 
 def highlight_range(value: str, messages: list[Message]) -> tuple[set[str], str | None]:

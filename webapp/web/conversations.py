@@ -16,13 +16,11 @@ from urllib.parse import parse_qsl, quote, urlencode
 from flask import (
     Blueprint,
     Response,
-    current_app,
     g,
     jsonify,
     redirect,
     render_template,
     request,
-    stream_with_context,
     url_for,
 )
 from flask.typing import ResponseReturnValue
@@ -50,7 +48,14 @@ from ..core.listing import (
     sort_rows,
 )
 from ..core.listing import time_group as _time_group
-from ..core.reading import WINDOW, find_matches, highlight_range, window_start
+from ..core.reading import (
+    WINDOW,
+    find_matches,
+    highlight_range,
+    highlight_span,
+    window_start,
+)
+from . import evidence
 from .auth import signed_in_token, token_required
 from .scanning import (
     STOP_WAIT,
@@ -346,26 +351,31 @@ def export_list(fmt: str) -> Response:
     names = agent_names(signed_in_token())
     rows = _matches(query, history, files)
     records = (exports.summary_record(row, names) for row in rows)
-    stamp = _now().strftime("%Y%m%dT%H%M%SZ")
+    at = evidence.now_iso()
+    stamp = at.replace("-", "").replace(":", "").replace("+0000", "Z")
     if fmt == "csv":
         body: Iterator[str] = exports.csv_lines(records)
         mimetype = "text/csv"
     else:
         header = {
             "format": exports.FORMAT,
-            "exportedAt": _now().replace(microsecond=0).isoformat(),
+            "exportedAt": at,
+            "exportedBy": evidence.exporter(),
             "query": query.args(),
             "total": len(rows),
             "complete": history.complete and (files is None or files.complete),
         }
         body = exports.json_lines(header, records)
         mimetype = "application/json"
-    return Response(
-        stream_with_context(body),
+    target = url_for("conversations.index", **cast(dict[str, Any], query.args()))
+    return evidence.signed_stream(
+        body,
+        f"list-{fmt}",
+        target,
         mimetype=mimetype,
-        headers={
-            "Content-Disposition": f'attachment; filename="conversations-{stamp}.{fmt}"'
-        },
+        filename=f"conversations-{stamp}.{fmt}",
+        at=at,
+        who=evidence.exporter(),
     )
 
 
@@ -497,47 +507,96 @@ def detail(cid: str) -> ResponseReturnValue:
     )
 
 
-def _evidence_url(cid: str) -> str:
-    """Return the conversation's address for an evidence header.
-
-    The Host header (and X-Forwarded-Host) is whatever the client sent, so
-    it is used only when something vouched for it: a trusted proxy set it,
-    or TRUSTED_HOSTS checked it. PUBLIC_URL, when set, wins; with none of
-    them the export names the path alone rather than a forged host.
-    """
-    path = url_for("conversations.detail", cid=cid)
-    config = current_app.config
-    if config["PUBLIC_URL"]:
-        # PUBLIC_URL includes any prefix the dashboard is mounted under.
-        return str(config["PUBLIC_URL"]).rstrip("/") + path[len(request.script_root) :]
-    if config["TRUSTED_PROXIES"] or config["TRUSTED_HOSTS"]:
-        return url_for("conversations.detail", cid=cid, _external=True)
-    return path
+def _export_args() -> dict[str, Any]:
+    """Return the query values an export understands (no others reach url_for)."""
+    names = {"from", "highlight", "scope", "start", "at", "system"}
+    return {k: v for k, v in request.args.items() if k in names and v}
 
 
 @bp.get("/conversations/<cid>/export.<any(md, json, html):fmt>")
 @token_required
 def export(cid: str, fmt: str) -> ResponseReturnValue:
-    """Export one conversation with its evidence header."""
+    """Export one conversation (or its highlighted range) with its evidence header.
+
+    ``scope=range`` exports only the highlighted messages; ``scope=window``
+    (print view) only the window starting at ``start``.
+    """
     conversation = _conversation(cid)
     names = agent_names(signed_in_token())
     record = exports.conversation_record(conversation, names)
-    evidence = exports.Evidence.of(record, _evidence_url(cid))
+    total = len(record["messages"])
+    span = highlight_span(request.args.get("highlight", ""), conversation.messages)
+    scope = request.args.get("scope", "")
+    if scope == "range" and span:
+        record["messages"] = record["messages"][span[0] : span[1] + 1]
+    elif scope == "window":
+        first = window_start(
+            [m.id for m in conversation.messages],
+            request.args.get("at"),
+            request.args.get("start", "0"),
+            WINDOW,
+        )
+        record["messages"] = record["messages"][first : first + WINDOW]
+    at, who = evidence.now_iso(), evidence.exporter()
+    ring = evidence.keyring()
+    view_args = {
+        k: v for k, v in request.args.items() if k in {"highlight", "system"} and v
+    }
+    evidence_header = exports.Evidence.of(
+        record,
+        evidence.public_url("conversations.detail", cid=cid, **view_args),
+        total=total,
+        exported_at=at,
+        exported_by=who,
+        signing=exports.Signing(
+            evidence.deployment(),
+            ring.current_id,
+            evidence.public_url("evidence.verify"),
+            evidence.public_url("evidence.keys"),
+        ),
+        highlight=(span[0] + 1, span[1] + 1) if span else None,
+    )
     filename = f"conversation-{cid}.{fmt}"
     if fmt == "html":
-        return render_template(
+        numbers = [m["number"] for m in record["messages"]]
+        body = render_template(
             "conversations/print.html",
-            conversation=conversation,
+            messages=[(n, conversation.messages[n - 1]) for n in numbers],
             summary=conversation.summary,
-            evidence=evidence,
+            evidence=evidence_header,
             names=names,
+            download_url=url_for(
+                "conversations.export",
+                cid=cid,
+                fmt="html",
+                **_export_args(),
+                download="1",
+            ),
+        )
+        download = request.args.get("download") == "1"
+        return evidence.signed(
+            body,
+            "conversation-html",
+            cid,
+            mimetype="text/html",
+            filename=filename if download else None,
+            at=at,
+            who=who,
         )
     if fmt == "json":
-        body, mimetype = exports.export_json(record, evidence), "application/json"
+        body = exports.export_json(record, evidence_header)
+        mimetype = "application/json"
     else:
-        body, mimetype = exports.export_markdown(record, evidence), "text/markdown"
-    return Response(
+        body, mimetype = (
+            exports.export_markdown(record, evidence_header),
+            "text/markdown",
+        )
+    return evidence.signed(
         body,
+        f"conversation-{fmt}",
+        cid,
         mimetype=mimetype,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        filename=filename,
+        at=at,
+        who=who,
     )

@@ -9,11 +9,12 @@ state is in the query string (``days`` or ``from``/``to``, ``agent``);
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, render_template, request, url_for
+from flask import Blueprint, Response, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 
@@ -23,6 +24,7 @@ from ..core import charts, exports, stats
 from ..core.listing import ListQuery
 from ..core.rendering import visible_text
 from ..core.stats import WEEKDAYS, Day, Insights, InsightsQuery
+from . import evidence
 from .auth import signed_in_token, token_required
 from .scanning import (
     json_requested,
@@ -343,7 +345,17 @@ def data() -> ResponseReturnValue:
     assert isinstance(history, History)
     names = agent_names(signed_in_token())
     insights = stats.compute(history.rows, query.period, query.agent)
-    return jsonify(_json(insights, names, history, query))
+    body = json.dumps(_json(insights, names, history, query), indent=2)
+    # Signed like every export; the closing brace follows the signature.
+    return evidence.signed(
+        body[: -len("\n}")],
+        "insights-json",
+        request.full_path.rstrip("?"),
+        mimetype="application/json",
+        filename=None,
+        at=evidence.now_iso(),
+        who=evidence.exporter(),
+    )
 
 
 @bp.get("/insights/<any(conversations, tokens, cost, heatmap, agents):chart>.csv")
@@ -358,8 +370,12 @@ def chart_csv(chart: str) -> Response:
     body = exports.csv_document(exports.CHARTS[chart], rows)
     period = query.period
     name = f"insights-{chart}-{period.start}-{period.end}.csv"
-    return Response(
+    return evidence.signed(
         body,
+        "insights-csv",
+        request.full_path.rstrip("?"),
         mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        filename=name,
+        at=evidence.now_iso(),
+        who=evidence.exporter(),
     )

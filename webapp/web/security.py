@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from flask_wtf.csrf import CSRFProtect
 
 csrf = CSRFProtect()
@@ -44,7 +44,20 @@ def _set_headers(response: Response) -> Response:
     return response
 
 
+#: Endpoints that take a file upload larger than MAX_CONTENT_LENGTH.
+_UPLOADS = {"evidence.verify": "EVIDENCE_VERIFY_MAX_BYTES"}
+
+
+def _upload_limit() -> None:
+    # Runs before the CSRF check reads the form, which is when the size
+    # limit applies; every other POST keeps the small default.
+    setting = _UPLOADS.get(str(request.endpoint))
+    if setting:
+        request.max_content_length = current_app.config[setting]
+
+
 def init_app(app: Flask) -> None:
     """Enable CSRF protection and the security headers on ``app``."""
+    app.before_request(_upload_limit)
     csrf.init_app(app)
     app.after_request(_set_headers)
