@@ -168,7 +168,9 @@ def test_the_long_conversation_opens_in_windows(browser: Browser, dataset: Any) 
 
     first, doc = shown(f"/conversations/{long_id}")
     assert first == visible[:200]
-    assert f"Messages 1–200 of {len(visible):,}" in doc.text
+    # Numbers are AIRisk's positions: the hidden System message is #1.
+    total = len(dataset.conversation(user, long_id)["messages"])
+    assert f"Messages 2–201 of {total:,} (1 hidden)" in doc.text
     # Following "Later messages" from window to window shows every message once.
     seen = list(first)
     while True:
@@ -186,7 +188,7 @@ def test_the_long_conversation_opens_in_windows(browser: Browser, dataset: Any) 
     target = visible[1234]
     window, doc = shown(f"/conversations/{long_id}?at={target}")
     assert target in window
-    assert "Messages 1,201–1,400" in doc.text
+    assert "Messages 1,202–1,401" in doc.text
 
 
 def test_a_shared_link_works_for_a_teammate(browser: Browser, dataset: Any) -> None:

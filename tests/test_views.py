@@ -328,8 +328,10 @@ def test_citation_markers_link_to_the_message_citations(
     upstream.get(BASE + "/api/Chat/GetConversation/conv-1", json=conversation())
     doc = page(signed_in.get("/conversations/conv-1"))
     refs = [a["href"] for a in doc.find_all("a") if (a["href"] or "").startswith("#c")]
-    assert refs == ["#c1-1"]
-    assert "c1-1" in doc.ids()
+    # Anchors use the message's number (the hidden System message is #1), so
+    # they stay the same whether System messages are shown or not.
+    assert refs == ["#c2-1"]
+    assert "c2-1" in doc.ids()
     (source,) = doc.find_all("a", href="https://policies.example/nda")
     assert source["rel"] == "noopener noreferrer nofollow"
     assert "【4:0†source】" not in doc.text

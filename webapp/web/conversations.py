@@ -445,21 +445,36 @@ def detail(cid: str) -> ResponseReturnValue:
         record["fetchedAt"] = fetched.isoformat() if fetched else None
         return jsonify(record)
     show_system = request.args.get("system") == "1"
-    messages = [m for m in conversation.messages if show_system or not m.is_system]
+    # One number per message everywhere: its position in AIRisk's list,
+    # hidden System messages counted.
+    numbered = [
+        (number, m)
+        for number, m in enumerate(conversation.messages, start=1)
+        if show_system or not m.is_system
+    ]
+    messages = [m for _, m in numbered]
     needle = " ".join(request.args.get("find", "").split())[:200]
-    found = find_matches(needle, messages)
+    found = [
+        (numbered[index][0], m, count)
+        for index, m, count in find_matches(needle, messages)
+    ]
     highlighted, highlight_start = highlight_range(
         request.args.get("highlight", ""), messages
     )
     ids = [m.id for m in messages]
     number = request.args.get("n", "")
     # isascii: "³" and other Unicode digits pass isdigit() but not int().
-    if number.isascii() and number.isdigit() and ids:
+    if number.isascii() and number.isdigit() and conversation.messages:
         # "Go to message N": redirect to that message's permalink.
-        target = ids[min(max(int(number), 1), len(ids)) - 1]
+        every = conversation.messages
+        message = every[min(max(int(number), 1), len(every)) - 1]
+        # A hidden System message is shown rather than missed.
+        system = "1" if message.is_system or show_system else None
         # The id is upstream data: encode it, a newline would break the header.
-        fragment = "#m-" + quote(target, safe="")
-        return redirect(_here(n=None, start=None, at=target) + fragment)
+        fragment = "#m-" + quote(message.id, safe="")
+        return redirect(
+            _here(n=None, start=None, at=message.id, system=system) + fragment
+        )
     # Which window: the one holding ?at=, else the highlight, else ?start=.
     start = window_start(
         ids,
@@ -483,8 +498,9 @@ def detail(cid: str) -> ResponseReturnValue:
         "conversations/detail.html",
         conversation=conversation,
         summary=conversation.summary,
-        window=list(enumerate(messages))[start : start + WINDOW],
+        window=numbered[start : start + WINDOW],
         visible=len(messages),
+        total=len(conversation.messages),
         start=start,
         window_size=WINDOW,
         system_count=sum(1 for m in conversation.messages if m.is_system),
