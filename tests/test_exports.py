@@ -77,7 +77,7 @@ def test_list_csv_keeps_plain_values_and_joins_tags() -> None:
 
 def test_streamed_json_is_one_document() -> None:
     pieces = json_lines({"format": "x"}, [{"id": "a"}, {"id": "b\n\u2028"}])
-    # The signature member and the closing brace follow (webapp.signatures).
+    # The signature member and the closing brace follow (webapp.core.signatures).
     document = json.loads("".join(pieces) + "}")
     assert document == {
         "format": "x",

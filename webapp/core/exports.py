@@ -413,7 +413,7 @@ def json_lines(
     yield head[:-1] + (', "conversations": [' if header else '"conversations": [')
     for index, record in enumerate(records):
         yield ("," if index else "") + "\n" + json.dumps(record, ensure_ascii=False)
-    # The signature member and the closing brace follow (webapp.signatures).
+    # The signature member and the closing brace follow (webapp.core.signatures).
     yield "\n]"
 
 

@@ -38,7 +38,8 @@ from flask_wtf.file import FileField, FileRequired
 
 from ..config import ConfigError
 from ..core import signatures
-from .auth import token_hint
+from ..identity.state import load_state
+from .auth import team_mode, token_hint
 
 log = logging.getLogger(__name__)
 
@@ -141,8 +142,16 @@ def exporter() -> str:
     """Return who is exporting, as signatures and headers name them.
 
     Token mode knows a person only by their token: its last four characters.
-    Team mode will name the SSO identity here (``identity.current_actor``).
+    Team mode names the SSO identity: name and e-mail, else the SSO subject.
     """
+    if team_mode():
+        state = load_state()
+        if state is None:
+            return "anonymous"
+        named = " ".join(
+            p for p in (state.name, f"<{state.email}>" if state.email else "") if p
+        )
+        return named or f"SSO subject {state.subject}"
     hint = token_hint()
     return f"token {hint}" if hint else "anonymous"
 
