@@ -31,12 +31,14 @@ KEYS = (
     "page", "size", "agent", "tag", "q", "from", "to", "flagged", "attachments",
     "min_tokens", "min_cost", "sort", "format", "find", "highlight", "n", "at",
     "start", "system", "days", "chart", "next", "reason", "endpoint",
-    "_external", "_scheme", "_anchor", "_method", "cid", "fmt",
+    "_external", "_scheme", "_anchor", "_method", "cid", "fmt", "scope",
+    "window", "download",
 )  # fmt: skip
 EDGE_VALUES = (
     "", "0", "-1", "1", "1e309", "nan", "³", "²³", "٣", "１２", "0001-01-01",
     "9999-12-31", "0001-01-02", "9999-12-30", "2026-02-30", "x" * 300, "\x00",
-    "<script>", "created", "json", "on", "//evil.example", "a..b",
+    "<script>", "created", "json", "on", "//evil.example", "a..b", "range",
+    "window", "402-601", "5-2",
 )  # fmt: skip
 #: ``from=`` of a conversation page is itself a query string: nest one.
 NESTED = st.dictionaries(

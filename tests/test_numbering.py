@@ -66,3 +66,43 @@ def test_go_to_a_hidden_system_message_shows_it(
     went = reviewer.get(f"/conversations/{cid}?n=1", allow_redirects=False)
     query = parse_qs(urlsplit(went.headers["Location"]).query)
     assert query["at"] == [messages[0]["id"]] and query["system"] == ["1"]
+
+
+def test_export_this_range_and_print_this_window(
+    reviewer: Browser, dataset: Any
+) -> None:
+    cid = dataset.long_conversation_id
+    messages = dataset.conversation(dataset.user_id_for(ALICE), cid)["messages"]
+    first, last = messages[9]["id"], messages[13]["id"]  # numbers 10 to 14
+    page = Page(reviewer.get(f"/conversations/{cid}?highlight={first}..{last}").text)
+    links = {a.get("aria-label") or "": a["href"] or "" for a in page.find_all("a")}
+    markdown = reviewer.get(links["Export the highlighted range as Markdown"]).text
+    assert re.findall(r"^## (\d+)\.", markdown, re.M) == ["10", "11", "12", "13", "14"]
+    assert "- Highlighted: `messages 10-14`" in markdown
+    assert "- Messages: `10-14 of" in markdown
+    for label in ("Flag", "Tags", "Tokens", "Cost", "Exported by", "Dashboard URL"):
+        assert f"- {label}: `" in markdown, label
+    assert "[highlighted]" in markdown and "Highlighted as evidence" in markdown
+    document = json.loads(
+        reviewer.get(links["Export the highlighted range as JSON"]).text
+    )
+    assert document["evidence"]["highlight"] == {"from": 10, "to": 14}
+    assert [m["number"] for m in document["conversation"]["messages"]] == list(
+        range(10, 15)
+    )
+    assert f"highlight={first}..{last}" in document["evidence"]["url"]
+    printed = Page(reviewer.get(links["Print the highlighted range"]).text)
+    assert len(printed.find_all("li", class_="message user highlighted")) == 3
+    # The whole conversation's exports mark the range too.
+    whole = Page(reviewer.get(links["Print or save as PDF"]).text)
+    assert len(whole.find_all("li", class_="message user highlighted")) == 3
+    assert len(whole.find_all("strong", class_="highlight-mark")) == 5
+
+    later = Page(reviewer.get(f"/conversations/{cid}?start=400").text)
+    (window,) = [
+        a["href"]
+        for a in later.find_all("a")
+        if a.get("aria-label") == "Print this window"
+    ]
+    shown = re.findall(r'class="number">#(\d+)<', reviewer.get(window or "").text)
+    assert shown[0] == "402" and len(shown) == 200

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from webapp.airisk import Message
-from webapp.core.reading import find_matches, highlight_range, window_start
+from webapp.core.reading import (
+    find_matches,
+    highlight_range,
+    message_numbers,
+    window_start,
+)
 
 
 def message(n: int, text: str = "") -> Message:
@@ -82,3 +87,21 @@ def test_find_counts_case_insensitive_matches_per_message() -> None:
     assert found == [(0, "m0", 2), (2, "m2", 1)]
     assert find_matches("", messages) == []
     assert find_matches("straße".upper(), [message(0, "Die Straße")])[0][2] == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "total", "expected"),
+    [
+        ("402-601", 2001, (402, 601)),
+        ("1900-2500", 2001, (1900, 2001)),
+        ("5-2", 10, (5, 5)),
+        ("0-3", 10, (1, 3)),
+        ("junk", 2001, (1, 200)),
+        ("\u0663-5", 10, (1, 10)),
+        ("9" * 5000 + "-1", 10, (1, 10)),
+    ],
+)
+def test_message_numbers_of_a_print_window(
+    value: str, total: int, expected: tuple[int, int]
+) -> None:
+    assert message_numbers(value, total) == expected

@@ -39,6 +39,20 @@ def highlight_span(value: str, messages: Sequence[Message]) -> tuple[int, int] |
     return min(start, end), max(start, end)
 
 
+def message_numbers(value: str, total: int) -> tuple[int, int]:
+    """Return the message numbers ``first-last`` names, clamped to 1..total.
+
+    Junk (a query value) means the first window.
+    """
+    first, _, last = value.partition("-")
+    # isascii: Unicode digits pass isdigit() but not int(); the length keeps
+    # int() away from its limit on huge digit strings.
+    if not all(n.isascii() and n.isdigit() and len(n) < 10 for n in (first, last)):
+        return 1, min(total, WINDOW)
+    low = min(max(int(first), 1), max(total, 1))
+    return low, min(max(int(last), low), total)
+
+
 def highlight_range(value: str, messages: list[Message]) -> tuple[set[str], str | None]:
     """Return the ids in ``first..last`` (or one id), and the first id."""
     first, _, last = value.partition("..")

@@ -53,6 +53,7 @@ from ..core.reading import (
     find_matches,
     highlight_range,
     highlight_span,
+    message_numbers,
     window_start,
 )
 from . import evidence
@@ -516,8 +517,13 @@ def detail(cid: str) -> ResponseReturnValue:
         # Normalised, never the raw pairs: a key such as "endpoint" or
         # "_external" inside from= would reach url_for as its own argument.
         list_args=ListQuery.from_args(dict(parse_qsl(from_args))).args(),
-        # Exports look up the same list row for facts the conversation lacks.
-        export_args={"from": from_args} if "from" in request.args else {},
+        export_args={
+            # Exports look up the same list row for facts the conversation
+            # lacks, and mark (or keep to) the highlighted range.
+            **({"from": from_args} if "from" in request.args else {}),
+            **({"highlight": request.args["highlight"]} if highlighted else {}),
+            **({"system": "1"} if show_system else {}),
+        },
         fetched_at=conversation.fetched_at,
         here=_here,
     )
@@ -525,7 +531,7 @@ def detail(cid: str) -> ResponseReturnValue:
 
 def _export_args() -> dict[str, Any]:
     """Return the query values an export understands (no others reach url_for)."""
-    names = {"from", "highlight", "scope", "start", "at", "system"}
+    names = {"from", "highlight", "scope", "window", "system"}
     return {k: v for k, v in request.args.items() if k in names and v}
 
 
@@ -546,13 +552,10 @@ def export(cid: str, fmt: str) -> ResponseReturnValue:
     if scope == "range" and span:
         record["messages"] = record["messages"][span[0] : span[1] + 1]
     elif scope == "window":
-        first = window_start(
-            [m.id for m in conversation.messages],
-            request.args.get("at"),
-            request.args.get("start", "0"),
-            WINDOW,
-        )
-        record["messages"] = record["messages"][first : first + WINDOW]
+        # "first-last": the numbers of the window on screen, at most WINDOW.
+        first, last = message_numbers(request.args.get("window", ""), total)
+        last = min(last, first + WINDOW - 1)
+        record["messages"] = record["messages"][first - 1 : last]
     at, who = evidence.now_iso(), evidence.exporter()
     ring = evidence.keyring()
     view_args = {
