@@ -56,6 +56,10 @@ def test_keyboard_triage_through_the_list(
     page.keyboard.press("g")
     page.keyboard.press("l")
     page.wait_for_url("**/conversations")
+    # ... with the conversation it left selected.
+    expect(page.locator("tr.selected")).to_have_count(1)
+    href = page.locator("tr.selected a").first.get_attribute("href") or ""
+    assert f"/conversations/{rows[0]['id']}" in href
 
 
 def test_search_streams_then_shows_sorted_results(
@@ -177,3 +181,57 @@ def test_theme_toggle_overrides_the_system_and_is_remembered(
     page.get_by_role("button", name="Follow system").click()
     page.wait_for_url("**/insights")
     assert background() > 0.5
+
+
+def test_find_keeps_the_place_and_j_k_n_move_through_a_conversation(
+    new_context: ContextFactory, dashboard: DemoServer, demo_data: Dataset
+) -> None:
+    page = new_context().new_page()
+    cid = demo_data.long_conversation_id
+    user = demo_data.user_id_for("demo-alice")
+    messages = demo_data.conversation(user, cid)["messages"]
+    place = messages[1234]["id"]  # in the seventh window
+    sign_in(page, dashboard.url, next_path=f"/conversations/{cid}?at={place}")
+    expect(page.locator(f"[id='m-{place}']")).to_be_attached()
+    # Find a word: the page stays on the window it was on.
+    page.keyboard.press("/")
+    page.keyboard.type("policy")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**find=policy*")
+    assert f"at={place}" in page.url
+    expect(page.locator(f"[id='m-{place}']")).to_be_attached()
+    # n / N move between the matches on the page.
+    page.locator("body").focus()
+    page.keyboard.press("n")
+    current = page.locator("mark.current")
+    expect(current).to_have_count(1)
+    first = current.evaluate("m => m.closest('li.message').id")
+    page.keyboard.press("n")
+    page.keyboard.press("N")
+    expect(page.locator("mark.current")).to_have_count(1)
+    assert (
+        page.locator("mark.current").evaluate("m => m.closest('li.message').id")
+        == first
+    )
+    # j / k move between messages, each with a heading.
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    page.keyboard.press("k")
+    focused = page.evaluate("document.activeElement.closest('li.message')?.id")
+    assert focused and focused.startswith("m-")
+    shown = page.locator("li.message").evaluate_all("els => els.map(e => e.id)")
+    assert focused == shown[0]
+    assert page.locator("li.message h2").count() == len(shown)
+    # "Link" copies a permalink and leaves find in the address bar.
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.locator("li.message a[data-copy-link]").first.click()
+    expect(page.locator(".copied")).to_be_visible()
+    assert "find=policy" in page.url
+    # "g l" goes back to the list.
+    page.keyboard.press("g")
+    page.keyboard.press("l")
+    page.wait_for_url("**/conversations*")
+    # Empty fields and a used refresh=1 leave the address bar.
+    page.goto(f"{dashboard.url}/conversations?q=&agent=&refresh=1&size=50")
+    page.wait_for_function("!location.search.includes('refresh')")
+    assert page.url.endswith("/conversations?size=50")
