@@ -77,6 +77,20 @@ def test_a_member_signs_in_and_sees_their_own_history(world: TeamWorld) -> None:
     assert again.request.args["q"] == "security"
 
 
+def test_a_team_export_names_the_sso_person_who_exported_it(
+    world: TeamWorld,
+) -> None:
+    browser = world.browser()
+    page = browser.sign_in("bob")
+    bob = world.user_id(BOB)
+    exported = browser.get(f"{first_conversation(page)}/export.md")
+    assert exported.status_code == 200
+    body = exported.get_data(as_text=True)
+    assert "- Exported by: `Bob Chen <bob.chen@northwind.example>`" in body
+    assert f"- User ID (AIRisk): `{bob}`" in body
+    assert "by=Bob%20Chen%20%3Cbob.chen%40northwind.example%3E;" in body
+
+
 def test_a_members_email_matches_in_any_case(world: TeamWorld) -> None:
     # The provider says "Alice.Martin@Northwind.example"; AIRisk lower case.
     page = world.browser().sign_in("alice")
