@@ -206,3 +206,20 @@ def test_the_documented_script_verifies_a_real_export(
     ok = run("export.json")
     assert ok.returncode == 0 and "valid" in ok.stdout, ok.stderr
     assert run("edited.json").returncode != 0
+
+
+def test_verify_without_key_uses_the_deployments_settings(
+    served: Any, demo: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    browser, app, _ = served
+    exported = tmp_path / "list.json"
+    exported.write_bytes(exports_of(browser, demo[2])["list-json"])
+    # The deployment rotated: its old key is a previous key now.
+    old = signatures.public_hex(evidence.keyring(app).signing.public_key())
+    monkeypatch.setenv("EVIDENCE_SIGNING_KEY", signatures.new_private_key_text())
+    monkeypatch.setenv("EVIDENCE_PREVIOUS_KEYS", old)
+    assert cli.main(["verify", str(exported)]) == 0
+    assert "Valid: signed by acme at" in capsys.readouterr().out
+    monkeypatch.delenv("EVIDENCE_PREVIOUS_KEYS")
+    assert cli.main(["verify", str(exported)]) == 1
+    assert "not among the keys" in capsys.readouterr().out

@@ -124,8 +124,8 @@ def _read_keys(source: str | None) -> dict[str, signatures.Ed25519PublicKey]:
     """
     if source is None:
         # No --key: the keys this deployment's settings name (never a new one).
-        app = create_app()
-        return evidence.keyring(app, create=False).public_keys()
+        instance = Flask("webapp", instance_relative_config=True).instance_path
+        return evidence.published_keys(config.load(), instance)
     if source.startswith(("https://", "http://")):
         # A keys document is public and small; the stdlib client is enough.
         with urllib.request.urlopen(source, timeout=15) as answer:  # noqa: S310

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from flask_wtf.file import FileField, FileRequired
 
 from ..config import ConfigError
 from ..core import signatures
+from ..core.signatures import Ed25519PrivateKey, Ed25519PublicKey
 from ..identity.state import load_state
 from .auth import team_mode, token_hint
 
@@ -67,38 +68,62 @@ def init_app(app: Flask) -> None:
 
     :raises ConfigError: if a configured key cannot be read.
     """
-    previous: list[signatures.Ed25519PublicKey] = []
-    for text in app.config["EVIDENCE_PREVIOUS_KEYS"] or ():
-        try:
-            previous.append(signatures.parse_public_key(text))
-        except signatures.BadKey as exc:
-            raise ConfigError(f"EVIDENCE_PREVIOUS_KEYS: {exc}.") from None
-    app.extensions["evidence.previous"] = tuple(previous)
-    if app.config["EVIDENCE_SIGNING_KEY"]:
-        try:
-            key = signatures.parse_private_key(app.config["EVIDENCE_SIGNING_KEY"])
-        except signatures.BadKey as exc:
-            raise ConfigError(f"EVIDENCE_SIGNING_KEY: {exc}.") from None
-        app.extensions[_KEYRING] = signatures.Keyring(key, tuple(previous))
+    previous, key = configured_keys(app.config)
+    app.extensions["evidence.previous"] = previous
+    if key is not None:
+        app.extensions[_KEYRING] = signatures.Keyring(key, previous)
     app.extensions.setdefault(_HOOK, _no_hook)
     app.register_blueprint(bp)
 
 
-def key_file(app: Flask) -> Path:
-    """Return where a generated signing key is kept."""
-    configured = app.config["EVIDENCE_KEY_FILE"]
-    return Path(configured) if configured else Path(app.instance_path) / "evidence-key"
+def configured_keys(
+    settings: Mapping[str, Any],
+) -> tuple[tuple[Ed25519PublicKey, ...], Ed25519PrivateKey | None]:
+    """Return the previous public keys and the signing key the settings name.
 
-
-def keyring(app: Flask | None = None, *, create: bool = True) -> signatures.Keyring:
-    """Return the keys of ``app``; generate the signing key once if none is set.
-
-    :raises FileNotFoundError: with ``create=False`` when no key exists yet.
+    :raises ConfigError: if a configured key cannot be read.
     """
+    previous = []
+    for text in settings["EVIDENCE_PREVIOUS_KEYS"] or ():
+        try:
+            previous.append(signatures.parse_public_key(text))
+        except signatures.BadKey as exc:
+            raise ConfigError(f"EVIDENCE_PREVIOUS_KEYS: {exc}.") from None
+    key = None
+    if settings["EVIDENCE_SIGNING_KEY"]:
+        try:
+            key = signatures.parse_private_key(settings["EVIDENCE_SIGNING_KEY"])
+        except signatures.BadKey as exc:
+            raise ConfigError(f"EVIDENCE_SIGNING_KEY: {exc}.") from None
+    return tuple(previous), key
+
+
+def key_file(settings: Mapping[str, Any], instance_path: str) -> Path:
+    """Return where a generated signing key is kept."""
+    configured = settings["EVIDENCE_KEY_FILE"]
+    return Path(configured) if configured else Path(instance_path) / "evidence-key"
+
+
+def published_keys(
+    settings: Mapping[str, Any], instance_path: str
+) -> dict[str, Ed25519PublicKey]:
+    """Return the public keys the settings name, never generating one.
+
+    :raises ConfigError: if a configured key cannot be read.
+    :raises OSError: if no key is configured and none was generated yet.
+    """
+    previous, key = configured_keys(settings)
+    if key is None:
+        key = _key_from_file(key_file(settings, instance_path), create=False)
+    return signatures.Keyring(key, previous).public_keys()
+
+
+def keyring(app: Flask | None = None) -> signatures.Keyring:
+    """Return the keys of ``app``; generate the signing key once if none is set."""
     app = app or current_app._get_current_object()  # type: ignore[attr-defined]
     ring = app.extensions.get(_KEYRING)
     if ring is None:
-        key = _key_from_file(key_file(app), create=create)
+        key = _key_from_file(key_file(app.config, app.instance_path), create=True)
         ring = signatures.Keyring(key, app.extensions["evidence.previous"])
         app.extensions[_KEYRING] = ring
     return ring
