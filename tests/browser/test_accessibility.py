@@ -56,6 +56,14 @@ def open_page_type(page: Page, kind: str, base: str, data: Dataset) -> None:
         expect(page.locator("svg.chart").first).to_be_visible()
         # Check the data tables too, not only the charts.
         page.locator("details").evaluate_all("ds => ds.forEach(d => d.open = true)")
+    elif kind == "verify":
+        # The verify page with a verdict shown (no sign-in needed).
+        page.goto(base + "/verify")
+        page.locator("#file").set_input_files(
+            {"name": "x.md", "mimeType": "text/markdown", "buffer": b"not signed"}
+        )
+        page.get_by_role("button", name="Verify").click()
+        expect(page.locator("#verdict")).to_contain_text("Not valid")
     elif kind == "404":
         sign_in(page, base, next_path=f"/conversations/{UNKNOWN_CONVERSATION}")
         expect(page.locator("main")).to_contain_text("404")
@@ -79,6 +87,7 @@ def open_page_type(page: Page, kind: str, base: str, data: Dataset) -> None:
         "conversation",
         "conversation-system",
         "insights",
+        "verify",
         "404",
         "generic-token",
     ],
