@@ -1,5 +1,5 @@
 // Progressive enhancement only: every page works without this file.
-// - "Link" on a message copies its absolute permalink.
+// - "Link" on a message, and "Share", copy an absolute link.
 // - A #m-<id> permalink to a message outside the shown window reloads the
 //   window that holds it (?at=<id>).
 // - Keyboard triage: j/k, Enter, [ ], /, g l, r, ? (see the help overlay);
@@ -16,7 +16,7 @@
 
   // Copy a message permalink.
   document.addEventListener("click", function (event) {
-    var link = event.target.closest && event.target.closest("a[data-copy-link]");
+    var link = event.target.closest && event.target.closest("a[data-copy-link], a[data-copy-share]");
     if (!link || !navigator.clipboard || event.ctrlKey || event.metaKey || event.shiftKey) {
       return;
     }

@@ -42,3 +42,19 @@ def test_the_sorted_column_is_marked_for_small_screens(reviewer: Browser) -> Non
     doc = Page(reviewer.get("/conversations?sort=cost").text)
     classes = [t["class"] or "" for t in doc.find_all("table")]
     assert "conversations sorted-cost" in classes
+
+
+def test_a_share_link_leaves_the_list_filters_out_unless_asked(
+    reviewer: Browser, demo: Any
+) -> None:
+    data = demo[2]
+    cid = data.summaries_for(data.user_id_for(ALICE))[0]["id"]
+    doc = Page(
+        reviewer.get(f"/conversations/{cid}?from=q%3Dsecret%2Bwords&find=x").text
+    )
+    (plain,) = doc.find_all("a", **{"aria-label": "Link to this conversation"})
+    assert urlsplit(plain["href"] or "").query == ""
+    (asked,) = doc.find_all(
+        "a", **{"aria-label": "Link to this conversation with your list filters"}
+    )
+    assert parse_qs(urlsplit(asked["href"] or "").query)["from"] == ["q=secret+words"]
