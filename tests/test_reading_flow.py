@@ -58,3 +58,18 @@ def test_a_share_link_leaves_the_list_filters_out_unless_asked(
         "a", **{"aria-label": "Link to this conversation with your list filters"}
     )
     assert parse_qs(urlsplit(asked["href"] or "").query)["from"] == ["q=secret+words"]
+
+
+def test_links_drop_empty_fields_and_refresh(reviewer: Browser, demo: Any) -> None:
+    data = demo[2]
+    cid = data.summaries_for(data.user_id_for(ALICE))[0]["id"]
+    doc = Page(
+        reviewer.get(f"/conversations/{cid}?find=&highlight=&system=&refresh=1").text
+    )
+    # Every link but "Refresh from AIRisk" itself.
+    links = [a["href"] or "" for a in doc.find_all("a") if a.get("data-key") != "r"]
+    own = [link for link in links if link.startswith(f"/conversations/{cid}?")]
+    assert own
+    for link in own:
+        query = urlsplit(link).query
+        assert "=&" not in query + "&" and "refresh" not in query, link

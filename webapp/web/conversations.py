@@ -86,8 +86,12 @@ def _here(**changes: Any) -> str:
     base = g.get("here_base")
     if base is None:
         base = g.here_base = url_for(str(request.endpoint), **(request.view_args or {}))
+        # Empty fields only clutter a link that gets shared; an empty from=
+        # still means "came from the default list".
         g.here_args = {
-            k: v for k, v in request.args.items() if k not in {"refresh", "format"}
+            k: v
+            for k, v in request.args.items()
+            if k not in {"refresh", "format"} and (v or k == "from")
         }
     args: dict[str, str] = dict(g.here_args)
     for key, value in changes.items():
