@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
-from conftest import ALICE, Browser, Page
+from support import ALICE, Browser, Page
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from conftest import ALICE, Browser, Page
+from support import ALICE, Browser, Page
 
 
 def test_messages_headings_links_and_badges(reviewer: Browser, demo: Any) -> None:
