@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from support import ALICE, Browser, Page, make_app
 
-from webapp import cli
+from webapp import ConfigError, cli
 from webapp.core import signatures
 from webapp.demo_api.server import DemoServer
 from webapp.web import evidence
@@ -223,3 +223,17 @@ def test_verify_without_key_uses_the_deployments_settings(
     monkeypatch.delenv("EVIDENCE_PREVIOUS_KEYS")
     assert cli.main(["verify", str(exported)]) == 1
     assert "not among the keys" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("EVIDENCE_SIGNING_KEY", "not-a-key"),
+        ("EVIDENCE_PREVIOUS_KEYS", ["abcd"]),
+    ],
+)
+def test_a_bad_key_setting_stops_the_start(
+    tmp_path: Path, setting: str, value: Any
+) -> None:
+    with pytest.raises(ConfigError, match=setting):
+        make_app(tmp_path, **{setting: value})
