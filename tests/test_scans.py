@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from support import ALICE, Browser, Counting, Page, make_app, signed_in_reviewer
+from support.exports import csv_data
 from support.processes import SECRET, Dashboard, RedisServer, environment, on, sign_in
 
 from webapp.airisk.cache import keyed_name
@@ -64,7 +65,7 @@ def test_a_capped_upstream_is_scanned_to_its_empty_page(
         insights = reviewer.get("/insights.json?days=all").json()
         assert insights["complete"] is True and insights["scanned"] == len(everything)
         exported = reviewer.get("/conversations/export.csv?sort=created").text
-        rows = list(csv.DictReader(io.StringIO(exported)))
+        rows = list(csv.DictReader(io.StringIO(csv_data(exported))))
         assert sorted(row["id"] for row in rows) == sorted(everything)
 
 
