@@ -16,7 +16,7 @@ from support.team_world import (
     DASHBOARD,
     SSO_CLIENT_ID,
     SSO_SECRET,
-    Browser,
+    TeamBrowser,
     TeamWorld,
     iterate,
 )
@@ -421,7 +421,7 @@ def test_browser_flow_mints_through_the_callback(tmp_path: Path) -> None:
         world.stop()
 
 
-def _code_reuse_and_expiry(world: TeamWorld, browser: Browser) -> None:
+def _code_reuse_and_expiry(world: TeamWorld, browser: TeamBrowser) -> None:
     """A code used twice, and a code past its minute, are refused pages."""
     reviewer = world.browser()
     reviewer.sign_in("sam")

@@ -223,9 +223,9 @@ class TeamWorld:
         data = self.demo_app.extensions["airisk_demo"]
         return next(u["id"] for u in data.user_records if u["email"] == email)
 
-    def browser(self) -> Browser:
+    def browser(self) -> TeamBrowser:
         """Return a fresh browser (no cookies anywhere)."""
-        return Browser(self)
+        return TeamBrowser(self)
 
     def stop(self) -> None:
         """Stop the provider, the proxy and the demo API."""
@@ -234,7 +234,7 @@ class TeamWorld:
         self.api.stop()
 
 
-class Browser:
+class TeamBrowser:
     """One person's browser: the dashboard's test client and a requests session."""
 
     def __init__(self, world: TeamWorld) -> None:
