@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -499,16 +499,22 @@ class AIRiskClient:
     def _send(
         self,
         endpoint: str,
-        token: str,
+        token: str | None,
         path: str,
-        params: dict[str, str | int] | None,
+        params: Mapping[str, str | int] | None,
         call: Call,
+        *,
+        method: str = "GET",
+        data: dict[str, str] | None = None,
     ) -> requests.Response:
+        """Send one request (bearer header when ``token``); raise on no answer."""
         try:
-            return self._session().get(
+            return self._session().request(
+                method,
                 self._base + path,
                 params=params,
-                auth=BearerAuth(token),
+                data=data,
+                auth=BearerAuth(token) if token is not None else None,
                 headers={"Accept": "application/json"},
                 timeout=(self.settings.connect_timeout, self.settings.read_timeout),
                 allow_redirects=False,
@@ -539,24 +545,9 @@ class AIRiskClient:
         call = Call(started + self.settings.deadline)
         try:
             with WATCHDOG.watch(call):
-                try:
-                    response = self._session().request(
-                        method,
-                        self._base + path,
-                        params=params,
-                        data=data,
-                        headers={"Accept": "application/json"},
-                        timeout=(
-                            self.settings.connect_timeout,
-                            self.settings.read_timeout,
-                        ),
-                        allow_redirects=False,
-                        stream=True,
-                    )
-                except requests.RequestException as exc:
-                    if call.expired or _is_timeout(exc):
-                        raise UpstreamTimeout(f"{endpoint}: no answer in time") from exc
-                    raise Unavailable(f"{endpoint}: {type(exc).__name__}") from exc
+                response = self._send(
+                    endpoint, None, path, params, call, method=method, data=data
+                )
                 with response:
                     status = response.status_code
                     if status == 302:
