@@ -183,7 +183,7 @@ def test_verify_page_refuses_a_file_over_the_limit(tmp_path: Path) -> None:
 def test_the_documented_script_verifies_a_real_export(
     served: Any, demo: Any, tmp_path: Path
 ) -> None:
-    browser, _, _ = served
+    browser, app, _ = served
     docs = (ROOT / "docs" / "exports.md").read_text()
     script = re.search(r"```python\n(.*?)```", docs, re.S)
     assert script
@@ -193,6 +193,18 @@ def test_the_documented_script_verifies_a_real_export(
     data = exports_of(browser, demo[2])["conversation-json"]
     (tmp_path / "export.json").write_bytes(data)
     (tmp_path / "edited.json").write_bytes(data.replace(b'"text": "', b'"text": "X', 1))
+    # A signature's hex digits moved into a line a message quotes.
+    ring = evidence.keyring(app)
+    lie = signatures.Stamp(ring.current_id, "acme", "2020", "ceo", "conversation-json")
+    quoted = b"airisk-viewer-signature:v1;" + lie.fields() + b";sig="
+    stamp = signatures.Stamp(ring.current_id, "acme", "2026", "ada", lie.kind)
+    body = b'{"text": "' + quoted + b'"'
+    signed, _ = signatures.sign(
+        body, ring.signing, stamp, *signatures.WRAPPING[lie.kind]
+    )
+    sig = signatures.SIGNATURE_LINE.findall(signed)[-1][1]
+    moved = signed.replace(sig, b"").replace(quoted, quoted + sig)
+    (tmp_path / "moved.json").write_bytes(moved)
 
     def run(name: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -206,6 +218,7 @@ def test_the_documented_script_verifies_a_real_export(
     ok = run("export.json")
     assert ok.returncode == 0 and "valid" in ok.stdout, ok.stderr
     assert run("edited.json").returncode != 0
+    assert run("moved.json").returncode != 0
 
 
 def test_verify_without_key_uses_the_deployments_settings(
@@ -237,3 +250,21 @@ def test_a_bad_key_setting_stops_the_start(
 ) -> None:
     with pytest.raises(ConfigError, match=setting):
         make_app(tmp_path, **{setting: value})
+
+
+def test_a_signature_moved_into_a_quoted_line_does_not_verify() -> None:
+    # A chat message can quote a signature line with fields of its author's
+    # choosing; moving the real signature's hex digits into it leaves the
+    # signed bytes unchanged, so the check must also pin where the line is.
+    key = signatures.parse_private_key(signatures.new_private_key_text())
+    ring = signatures.Keyring(key)
+    stamp = signatures.Stamp(ring.current_id, "acme", "2026-12-07", "ada", "list-csv")
+    lie = signatures.Stamp(ring.current_id, "acme", "2020-01-01", "ceo", "list-csv")
+    quoted = b"airisk-viewer-signature:v1;" + lie.fields() + b";sig="
+    body = b"id,text\r\n1,see " + quoted + b" above\r\n"
+    data, _ = signatures.sign(body, key, stamp, *signatures.WRAPPING["list-csv"])
+    assert signatures.verify(data, ring.public_keys()).valid
+    sig = signatures.SIGNATURE_LINE.findall(data)[-1][1]
+    moved = data.replace(sig, b"").replace(quoted, quoted + sig)
+    verdict = signatures.verify(moved, ring.public_keys())
+    assert not verdict.valid, verdict.summary()

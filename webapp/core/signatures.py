@@ -15,8 +15,9 @@ quote, ``;`` or ``<``). The signature is Ed25519 over the SHA-256 digest of
 the file's bytes with those 128 hex digits taken out, and nothing else
 changed: the fields before it, the text after it and every byte of the
 export are covered, so a one-byte change anywhere, a cut-short file or a
-signature moved to another file fails. The last such line in a file is the
-one that counts (a conversation can quote an earlier one).
+signature moved to another file fails. The line that counts is the one that
+ends the file, followed only by its kind's closing bytes (``WRAPPING``): a
+conversation can quote other lines, and a signature moved into one fails.
 """
 
 from __future__ import annotations
@@ -265,8 +266,18 @@ def verify(data: bytes, keys: Mapping[str, Ed25519PublicKey]) -> Verdict:
         )
     match = matches[-1]
     stamp = _stamp(match["fields"])
-    if stamp is None:
+    if stamp is None or stamp.kind not in WRAPPING:
         return Verdict(False, "the signature line's fields are malformed.")
+    # The line must close the file: a chat message can quote a signature line
+    # with made-up fields, and moving the real hex digits into it would leave
+    # the signed bytes unchanged while the verdict named the quoted fields.
+    if data[match.end("sig") :] != WRAPPING[stamp.kind][1]:
+        return Verdict(
+            False,
+            "the signature line is not where the dashboard writes it (at the "
+            "very end of the file): bytes were added after it or it was moved.",
+            stamp,
+        )
     key = keys.get(stamp.key)
     if key is None:
         known = ", ".join(sorted(keys)) or "none"
