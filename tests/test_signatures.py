@@ -7,11 +7,13 @@ the ten-line script in docs/exports.md.
 
 from __future__ import annotations
 
+import http.server
 import io
 import json
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -268,3 +270,35 @@ def test_a_signature_moved_into_a_quoted_line_does_not_verify() -> None:
     moved = data.replace(sig, b"").replace(quoted, quoted + sig)
     verdict = signatures.verify(moved, ring.public_keys())
     assert not verdict.valid, verdict.summary()
+
+
+def test_verify_command_fetches_keys_only_over_https_or_loopback(
+    tmp_path: Path, capsys: Any
+) -> None:
+    # Keys fetched over plain http from another host (or sent there by a
+    # redirect) could be anyone's: the command refuses before connecting.
+    export = tmp_path / "export.csv"
+    export.write_bytes(b"x")
+    plain = "http://keys.example.invalid/.well-known/airisk-viewer-keys.json"
+    assert cli.main(["verify", str(export), "--key", plain]) == 2
+    assert "https" in capsys.readouterr().err
+
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+            self.send_response(302)
+            self.send_header("Location", plain)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Redirect)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/keys.json"
+        assert cli.main(["verify", str(export), "--key", url]) == 2
+        assert "https" in capsys.readouterr().err
+    finally:
+        server.shutdown()
+        server.server_close()

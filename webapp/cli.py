@@ -7,7 +7,10 @@ import secrets
 import sys
 import urllib.request
 from collections.abc import Sequence
+from http.client import HTTPMessage
 from pathlib import Path
+from typing import IO
+from urllib.parse import urlsplit
 
 from flask import Flask
 from werkzeug.serving import WSGIRequestHandler, run_simple
@@ -127,12 +130,45 @@ def _read_keys(source: str | None) -> dict[str, signatures.Ed25519PublicKey]:
         instance = Flask("webapp", instance_relative_config=True).instance_path
         return evidence.published_keys(config.load(), instance)
     if source.startswith(("https://", "http://")):
+        _check_keys_url(source)
         # A keys document is public and small; the stdlib client is enough.
-        with urllib.request.urlopen(source, timeout=15) as answer:  # noqa: S310
+        opener = urllib.request.build_opener(_CheckedRedirects)
+        with opener.open(source, timeout=15) as answer:
             text = answer.read(1024 * 1024).decode("utf-8")
     else:
         text = Path(source).read_text(encoding="utf-8")
     return signatures.parse_keys(text)
+
+
+def _check_keys_url(url: str) -> None:
+    """Refuse a keys address anyone on the way could answer for.
+
+    :raises OSError: unless ``url`` is https, or http on loopback.
+    """
+    parts = urlsplit(url)
+    loopback = parts.hostname in {"127.0.0.1", "::1", "localhost"}
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+        raise OSError(
+            f"refusing to fetch keys from {url}: use https (http only on loopback)."
+        )
+
+
+class _CheckedRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only to an address :func:`_check_keys_url` accepts."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        """Check where a redirect leads before following it."""
+        # An https keys address redirected to plain http would undo the check.
+        _check_keys_url(newurl)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
 def verify(path: str, key: str | None) -> int:
