@@ -302,3 +302,24 @@ def test_verify_command_fetches_keys_only_over_https_or_loopback(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_verify_work_grows_with_the_file_not_its_square(tmp_path: Path) -> None:
+    # /verify takes uploads from anyone, up to EVIDENCE_VERIFY_MAX_BYTES: a
+    # file of back-to-back signature markers made the search quadratic (a
+    # 200 KB file took seconds, 32 MB days). 120 s is a hang guard, ~1000
+    # times what the linear check needs even on a busy machine.
+    attack = tmp_path / "markers.md"
+    attack.write_bytes(signatures.MARKER.encode() * (4 * 1024 * 1024 // 27))
+    check = (
+        "import sys; from webapp.core import signatures as s; "
+        "print(s.verify(open(sys.argv[1], 'rb').read(), {}).valid)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", check, str(attack)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.stdout == "False\n", done.stderr

@@ -257,14 +257,17 @@ class Verdict:
 
 def verify(data: bytes, keys: Mapping[str, Ed25519PublicKey]) -> Verdict:
     """Check the signature line of an export against ``keys`` (id -> key)."""
-    matches = list(SIGNATURE_LINE.finditer(data))
-    if not matches:
+    # Only the last marker can start the line that ends the file (fields are
+    # percent-encoded, so hold no marker): one match from there keeps the work
+    # linear, where searching every marker of a hostile upload was quadratic.
+    start = data.rfind(MARKER.encode())
+    match = SIGNATURE_LINE.match(data, start) if start >= 0 else None
+    if match is None:
         return Verdict(
             False,
             "the file holds no airisk-viewer signature line (it was not exported "
             "by the dashboard, was cut short before its end, or the line was edited).",
         )
-    match = matches[-1]
     stamp = _stamp(match["fields"])
     if stamp is None or stamp.kind not in WRAPPING:
         return Verdict(False, "the signature line's fields are malformed.")
