@@ -227,10 +227,11 @@ def test_find_keeps_the_place_and_j_k_n_move_through_a_conversation(
     page.locator("li.message a[data-copy-link]").first.click()
     expect(page.locator(".copied")).to_be_visible()
     assert "find=policy" in page.url
-    # "g l" goes back to the list.
+    # "g l" goes back to the list, with the row it came from selected.
     page.keyboard.press("g")
     page.keyboard.press("l")
     page.wait_for_url("**/conversations*")
+    expect(page.locator(f"tr[data-row].selected a[href*='{cid}']")).to_be_attached()
     # Empty fields and a used refresh=1 leave the address bar.
     page.goto(f"{dashboard.url}/conversations?q=&agent=&refresh=1&size=50")
     page.wait_for_function("!location.search.includes('refresh')")
