@@ -9,8 +9,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from postgres_server import PostgresServer
 from sqlalchemy import delete, select, text, update
+from support.postgres import PostgresServer
 
 from webapp.store import Store, StoreUnavailable, trail
 from webapp.store.migrate import upgrade

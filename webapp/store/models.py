@@ -87,9 +87,9 @@ class Note(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     airisk_user: Mapped[str] = mapped_column(String(ID))
     conversation: Mapped[str] = mapped_column(String(ID))
-    #: First and last message numbers (1-based) it refers to; None: the whole.
-    first: Mapped[int | None] = mapped_column(Integer)
-    last: Mapped[int | None] = mapped_column(Integer)
+    #: First and last message ids it refers to (highlight=); None: the whole.
+    first: Mapped[str | None] = mapped_column(String(ID))
+    last: Mapped[str | None] = mapped_column(String(ID))
     author_subject: Mapped[str] = mapped_column(String(WHO))
     author_email: Mapped[str | None] = mapped_column(String(WHO))
     body: Mapped[str] = mapped_column(Text)

@@ -282,7 +282,7 @@ def add_note(
     store: Store,
     key: Key,
     body: str,
-    span: tuple[int, int] | None,
+    span: tuple[str, str] | None,
     escalation_reason: bool,
     by: Event,
 ) -> int:

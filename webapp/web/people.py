@@ -54,6 +54,11 @@ PER_USER = frozenset(
         "insights.index",
         "insights.data",
         "insights.chart_csv",
+        "reviews.change",
+        "reviews.bulk",
+        "reviews.add_note",
+        "reviews.edit_note",
+        "reviews.queue",
     }
 )
 _MAX_PICKER_QUERY = 200
