@@ -146,3 +146,32 @@ def test_a_conversation_the_token_cannot_see_gets_no_review(
         data={"csrf_token": csrf_token(alice, "/conversations"), "state": "cleared"},
     )
     assert response.status_code == 404
+
+
+def test_the_queue_lists_escalated_and_assigned_conversations(
+    alice: FlaskClient,
+) -> None:
+    rows = listing(alice)[:2]
+    alice.post(
+        "/conversations/review",
+        data={
+            "csrf_token": csrf_token(alice, "/conversations"),
+            "cid": [rows[0]["id"]],
+            "state": "escalated",
+        },
+    )
+    alice.post(
+        "/conversations/review",
+        data={
+            "csrf_token": csrf_token(alice, "/conversations"),
+            "cid": [rows[1]["id"]],
+            "state": "in review",
+            "assignee": "token:" + ALICE_TOKEN[-4:],
+        },
+    )
+    doc = page(alice.get("/review"))
+    assert "Escalated (1)" in doc.text
+    assert "Assigned to me (1)" in doc.text
+    links = {a["href"] for a in doc.find_all("a") if a.get("href")}
+    assert f"/conversations/{rows[0]['id']}" in links
+    assert "/conversations?flagged=1&review=new" in links

@@ -148,3 +148,22 @@ def test_sign_out_is_recorded(world: TeamWorld) -> None:
     bob.client.post("/logout", data={"csrf_token": token.group(1)})
     assert rows(world)[-1].action == "sign-out"
     assert rows(world)[-1].email == BOB or "bob" in str(rows(world)[-1].email)
+
+
+def test_the_queue_covers_every_user_for_a_reviewer_and_one_for_a_member(
+    world: TeamWorld,
+) -> None:
+    rita = world.browser()
+    rita.sign_in("rita")
+    detail = bobs_conversation(rita, world)
+    post(rita, f"{detail}/review", detail, state="escalated", back=detail)
+    everyone = rita.get("/review?users=all")
+    assert everyone.request.path.endswith("/review")
+    assert "Every AIRisk user." in text(everyone)
+    assert detail in everyone.get_data(as_text=True)
+    alice = world.browser()
+    alice.sign_in("alice")
+    own = alice.get("/review?users=all")
+    # A member's queue is their own history, whatever the URL asks.
+    assert detail not in own.get_data(as_text=True)
+    assert "Every AIRisk user" not in text(own)

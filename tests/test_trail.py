@@ -64,7 +64,7 @@ def data_routes(cid: str) -> list[tuple[str, str]]:
         ("/insights.json", "insights.view"),
         ("/insights", "insights.view"),
         ("/insights/conversations.csv", "insights.export"),
-        # ("/review", "queue.view"),
+        ("/review", "queue.view"),
     ]
 
 

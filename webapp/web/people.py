@@ -35,6 +35,7 @@ from werkzeug.exceptions import NotFound as HTTPNotFound
 from werkzeug.wrappers import Response
 
 from ..airisk import AIRiskUser, valid_id
+from ..identity import AUDITOR
 from ..identity.state import TeamState, load_state, save_state
 from .airisk_oauth import token_for, users
 from .auth import redirect_to_token_page, sign_out
@@ -272,5 +273,6 @@ def header() -> dict[str, Any] | None:
         "name": state.name or state.email,
         "email": state.email,
         "reviewer": state.is_reviewer,
+        "auditor": AUDITOR in state.roles,
         "viewing": viewing_name() if request.endpoint in PER_USER else None,
     }
