@@ -77,6 +77,7 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self._engine: Engine | None = None
+        self._writer: Engine | None = None
         self._pid = 0
         self._lock = threading.Lock()
 
@@ -92,6 +93,7 @@ class Store:
             with self._lock:
                 if self._engine is None or self._pid != os.getpid():
                     self._engine = self._make_engine()
+                    self._writer = self._engine.execution_options(write=True)
                     self._pid = os.getpid()
         return self._engine
 
@@ -135,10 +137,9 @@ class Store:
         :raises StoreUnavailable: when the database does not answer.
         """
         try:
-            with (
-                self.engine.execution_options(write=True).connect() as conn,
-                conn.begin(),
-            ):
+            self.engine  # noqa: B018 - opens this process's engines
+            assert self._writer is not None
+            with self._writer.connect() as conn, conn.begin():
                 yield conn
         except (OperationalError, InterfaceError) as exc:
             raise StoreUnavailable(str(exc.orig or exc)) from exc
@@ -164,4 +165,4 @@ class Store:
         """Close this process's connections."""
         if self._engine is not None:
             self._engine.dispose()
-            self._engine = None
+            self._engine = self._writer = None

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, delete, func, insert, select
+from sqlalchemy import Connection, Table, delete, func, select
 
 from . import Store
 from .models import TrailRow
@@ -89,6 +89,22 @@ def _last(conn: Connection) -> tuple[int, str]:
     return (last.seq, last.hash) if last else (0, GENESIS)
 
 
+_COLUMNS = ("seq", "at", *_FIELDS, "prev_hash", "hash")
+#: The append's two statements as plain SQL on the DBAPI cursor: through
+#: SQLAlchemy's Core they cost more than SQLite's own work (bench/trail.py).
+_LAST_SQL = "SELECT seq, hash FROM trail ORDER BY seq DESC LIMIT 1"
+_INSERT_SQL = {
+    "named": "INSERT INTO trail ({}) VALUES ({})".format(
+        ", ".join(_COLUMNS), ", ".join(f":{c}" for c in _COLUMNS)
+    ),
+    "pyformat": "INSERT INTO trail ({}) VALUES ({})".format(
+        ", ".join(_COLUMNS), ", ".join(f"%({c})s" for c in _COLUMNS)
+    ),
+}
+#: How SQLAlchemy's DateTime stores a time in SQLite (a string that sorts).
+_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
+
+
 def append_in(
     store: Store,
     conn: Connection,
@@ -99,19 +115,34 @@ def append_in(
     if not events:
         return
     store.lock_trail(conn)
-    seq, prev = after or _last(conn)
-    at = now()
-    rows = []
-    for event in events:
-        seq += 1
-        values: dict[str, Any] = {
-            name: _clip(name, getattr(event, name)) for name in _FIELDS
-        }
-        values.update(seq=seq, at=at, prev_hash=prev)
-        values["hash"] = prev = row_hash(values)
-        rows.append(values)
-    # One statement for every row of the request.
-    conn.execute(insert(_TRAIL), rows)
+    sqlite = store.dialect == "sqlite"
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if after is None:
+            cursor.execute(_LAST_SQL)
+            last = cursor.fetchone()
+            seq, prev = (int(last[0]), str(last[1])) if last else (0, GENESIS)
+        else:
+            seq, prev = after
+        at = now()
+        rows = []
+        for event in events:
+            seq += 1
+            values: dict[str, Any] = {
+                name: _clip(name, getattr(event, name)) for name in _FIELDS
+            }
+            values.update(seq=seq, at=at, prev_hash=prev)
+            values["hash"] = prev = row_hash(values)
+            if sqlite:
+                values["at"] = at.strftime(_SQLITE_TIME)
+            rows.append(values)
+        sql = _INSERT_SQL["named" if sqlite else "pyformat"]
+        if len(rows) == 1:
+            cursor.execute(sql, rows[0])
+        else:
+            cursor.executemany(sql, rows)
+    finally:
+        cursor.close()
 
 
 def append(store: Store, events: Sequence[Event]) -> None:
