@@ -193,3 +193,41 @@ def test_db_upgrade_and_prune_commands(
     assert last.action == "audit.prune"
     assert last.subject.startswith("command:")
     assert main(["audit", "verify"]) == 0
+
+
+def test_an_export_signature_is_recorded_with_the_export_or_after_it(
+    demo_api: DemoServer, tmp_path: Path
+) -> None:
+    """What the signed exports' hook does, from inside a view and after a stream."""
+    from flask import Response, stream_with_context
+
+    from webapp import audit
+
+    app = make_app(tmp_path, AIRISK_BASE_URL=demo_api.url)
+
+    # Stand-ins for the evidence module's two kinds of export.
+    @app.get("/signed-at-once")
+    def signed_at_once() -> str:
+        audit.record_export_signature("ab" * 32, "conversation-md", "x", "c1")
+        return "signed"
+
+    @app.get("/signed-stream")
+    def signed_stream() -> Response:
+        def body() -> Iterator[str]:
+            yield "rows"
+            audit.record_export_signature("cd" * 32, "list-csv", "x", "q")
+
+        return Response(stream_with_context(body()))
+
+    client = app.test_client()
+    enter_token(client, ALICE_TOKEN)
+    before = len(rows(app))
+    client.get("/signed-at-once")
+    response = client.get("/signed-stream")
+    response.get_data()
+    response.close()
+    written = rows(app)[before:]
+    assert [r.action for r in written] == ["export.signed", "export.signed"]
+    assert written[0].target == "conversation-md sha256:" + "ab" * 32
+    assert written[1].target == "list-csv sha256:" + "cd" * 32
+    assert trail.verify(app.extensions["store"]).ok

@@ -12,6 +12,8 @@ a view that cannot be recorded is not shown. Auditors read the trail at
 from __future__ import annotations
 
 import csv
+import dataclasses
+import importlib
 import io
 import json
 import logging
@@ -184,6 +186,18 @@ def _after(response: Response) -> Response:
                 request_id=g.get("request_id"),
             )
         )
+    signatures = g.pop("trail_signatures", [])
+    if signatures:
+        events = g.get("trail_events", [])
+        if len(events) == 1 and events[0].action.endswith(".export"):
+            # The export's own row names the signature: still one row.
+            only = events[0]
+            target = "; ".join(filter(None, [only.target, *signatures]))
+            g.trail_events = [dataclasses.replace(only, target=target)]
+        else:
+            for signature in signatures:
+                record("export.signed", target=signature)
+    g.trail_written = True
     events = g.pop("trail_events", [])
     if not events:
         return response
@@ -193,6 +207,42 @@ def _after(response: Response) -> Response:
         log.error("Access trail not written, answer withheld: %s", exc)
         return make_response(database_down())
     return response
+
+
+def record_export_signature(digest: str, kind: str, who: str, target: str) -> None:
+    """Record the digest a signed export carries (the evidence export hook).
+
+    Called inside the view for an export built at once: the digest joins the
+    export's trail row. A streamed export is signed when its last byte is
+    written, after that row: then it gets an ``export.signed`` row of its own.
+    """
+    if not enabled():
+        return
+    signature = f"{kind} sha256:{digest}"
+    if not g.get("trail_written"):
+        g.setdefault("trail_signatures", []).append(signature)
+        return
+    event = actor_event(
+        "export.signed",
+        target=signature,
+        conversation=(request.view_args or {}).get("cid"),
+    )
+    if event is None:
+        return
+    try:
+        trail.append(store(), [event])
+    except StoreUnavailable as exc:
+        # The body has been sent; the log is all that is left to tell.
+        log.error("Access trail: signature of a streamed export not written: %s", exc)
+
+
+def _connect_evidence(app: Flask) -> None:
+    """Point the signed exports' hook at the trail, when they are installed."""
+    try:
+        evidence = importlib.import_module(f"{__package__}.evidence")
+    except ModuleNotFoundError:
+        return
+    evidence.set_export_hook(app, record_export_signature)
 
 
 def database_down() -> Any:
@@ -227,6 +277,7 @@ def init_app(app: Flask) -> None:
     app.after_request(_after)
     app.register_error_handler(StoreUnavailable, handle_store_unavailable)
     app.register_blueprint(bp)
+    _connect_evidence(app)
 
 
 # -- the auditors' pages ------------------------------------------------------
