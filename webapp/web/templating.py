@@ -148,10 +148,12 @@ class ListRows:
         prefix: str,
         suffix: str,
         state: str = "",
+        select: bool = False,
     ) -> Markup:
         module: Any = self._env.get_template("conversations/_row.html").module
         return cast(
-            Markup, module.conversation_row(row, agent, rel, prefix, suffix, state)
+            Markup,
+            module.conversation_row(row, agent, rel, prefix, suffix, state, select),
         )
 
     def __call__(
@@ -162,6 +164,7 @@ class ListRows:
         detail_prefix: str,
         from_suffix: str,
         states: dict[str, str] | None = None,
+        select: bool = False,
     ) -> Markup:
         keep = not self._env.auto_reload
         # The review state is part of the row (and of its cache key); None:
@@ -174,6 +177,7 @@ class ListRows:
                 detail_prefix,
                 from_suffix,
                 "" if states is None else states.get(row.id, "new"),
+                select,
             )
             for row in rows
         )
