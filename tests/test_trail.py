@@ -201,7 +201,7 @@ def test_an_export_signature_is_recorded_with_the_export_or_after_it(
     """What the signed exports' hook does, from inside a view and after a stream."""
     from flask import Response, stream_with_context
 
-    from webapp import audit
+    from webapp.web import audit
 
     app = make_app(tmp_path, AIRISK_BASE_URL=demo_api.url)
 

@@ -238,11 +238,13 @@ def record_export_signature(digest: str, kind: str, who: str, target: str) -> No
 
 def _connect_evidence(app: Flask) -> None:
     """Point the signed exports' hook at the trail, when they are installed."""
-    try:
-        evidence = importlib.import_module(f"{__package__}.evidence")
-    except ModuleNotFoundError:
+    for name in ("webapp.web.evidence", "webapp.evidence"):
+        try:
+            evidence = importlib.import_module(name)
+        except ModuleNotFoundError:
+            continue
+        evidence.set_export_hook(app, record_export_signature)
         return
-    evidence.set_export_hook(app, record_export_signature)
 
 
 def database_down() -> Any:
