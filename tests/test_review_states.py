@@ -121,6 +121,9 @@ def test_a_note_on_a_highlighted_range_is_sanitized_and_editable(
     html = alice.get(path).get_data(as_text=True)
     assert "<strong>Leak</strong>" in html
     assert "<script>alert(1)" not in html
+    # Beside the last message of its range, inside that message's item.
+    item = html.split(f'id="m-{last}"', 1)[1].split("</li>", 1)[0]
+    assert "note-aside" in item and "<strong>Leak</strong>" in item
     doc = page(alice.get(path))
     assert f"messages {first}..{last}" in doc.text
     assert "escalation reason" in doc.text

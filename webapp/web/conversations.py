@@ -512,10 +512,13 @@ def detail(cid: str) -> ResponseReturnValue:
             # Previous/next are a convenience: without them the page still
             # shows the conversation the user asked for.
             pass
+    from .reviews import panel
+
     return render_template(
         "conversations/detail.html",
         conversation=conversation,
         summary=conversation.summary,
+        review=panel(conversation.summary.user_id, cid),
         window=numbered[start : start + WINDOW],
         visible=len(messages),
         total=len(conversation.messages),

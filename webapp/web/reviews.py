@@ -157,11 +157,18 @@ def note_html(body: str, number: int) -> Markup:
 
 def panel(user_id: str, cid: str) -> dict[str, Any]:
     """Return what the conversation page shows of its review."""
-    key = (user_id, cid)
+    # The same key as a change made from this page (see _key).
+    key = (user_id or g.get("viewing_uid") or "", cid)
     data = store()
     notes = db.notes(data, key)
     person = actor_event("review.view")
+    # Each note is also shown beside the last message of its range.
+    notes_at: dict[str, list[Any]] = {}
+    for note in notes:
+        if note.last:
+            notes_at.setdefault(note.last, []).append(note)
     return {
+        "notes_at": notes_at,
         "review": db.review(data, key),
         "history": db.history(data, key),
         "notes": notes,
@@ -214,8 +221,6 @@ def init_app(app: Flask) -> None:
     """Register the review pages and their template helpers."""
     app.register_blueprint(bp)
     app.jinja_env.globals.update(
-        review_panel=panel,
-        row_reviews=row_reviews,
         may_review=may_review,
     )
 
