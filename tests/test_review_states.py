@@ -178,3 +178,27 @@ def test_the_queue_lists_escalated_and_assigned_conversations(
     links = {a["href"] for a in doc.find_all("a") if a.get("href")}
     assert f"/conversations/{rows[0]['id']}" in links
     assert "/conversations?flagged=1&review=new" in links
+    # No scan yet: the queue starts none, it links to one.
+    assert "Scan the whole history for flagged conversations" in doc.text
+
+
+def test_the_queue_reuses_a_finished_scan_for_flagged_and_not_reviewed(
+    alice: FlaskClient,
+) -> None:
+    flagged = alice.get("/conversations?flagged=1&size=100&format=json").get_json()
+    ids = [c["id"] for c in flagged["conversations"]]
+    assert len(ids) > 2
+    alice.post(
+        "/conversations/review",
+        data={
+            "csrf_token": csrf_token(alice, "/conversations"),
+            "cid": [ids[0]],
+            "state": "cleared",
+        },
+    )
+    doc = page(alice.get("/review"))
+    expected = flagged["total"] - 1
+    assert f"{expected} flagged, not reviewed" in doc.text
+    links = {a["href"] for a in doc.find_all("a") if a.get("href")}
+    assert f"/conversations/{ids[1]}" in links
+    assert f"/conversations/{ids[0]}" not in links

@@ -3,17 +3,19 @@
 Three lists, for the AIRisk user on screen, a chosen set of users, or (a
 reviewer) every user: conversations assigned to me, escalated ones, and
 those in review. They come from the database alone. "Flagged, not yet
-reviewed" needs each user's whole history: each user's link opens the list
-in search mode (``flagged=1&review=new``), where the whole-history scan shows
-its progress, can be stopped keeping what it found, and is reused within
-``AIRISK_SCAN_TTL``. The scope is in the URL (``users=``), like every page.
+reviewed" needs each user's whole history: a scan made within
+``AIRISK_SCAN_TTL`` (finished or stopped) is read here; otherwise the user's
+link opens the list in search mode (``flagged=1&review=new``), where the
+scan shows its progress and can be stopped keeping what it found. The queue
+itself starts no scan and mints no token. The scope is in the URL
+(``users=``), like every page.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import g, render_template, request, url_for
+from flask import current_app, g, render_template, request, url_for
 
 from ..airisk import valid_id
 from ..identity import REVIEWER
@@ -45,13 +47,41 @@ def _scope() -> tuple[list[str] | None, str]:
     return [], ""
 
 
-def _titles(users: list[str] | None) -> dict[str, str]:
-    """Return titles of conversations already in a cached scan (token mode)."""
-    token = current_token()
-    if team_mode() or not token:
-        return {}
-    history = service().cached_history(token)
-    return {row.id: row.title for row in history.rows} if history else {}
+def _token_of(user: str) -> str | None:
+    """Return a token for ``user`` already at hand (never mints one)."""
+    if not team_mode():
+        return current_token()
+    from ..identity.state import load_state, token_from
+
+    state = load_state()
+    margin = float(current_app.config["AIRISK_TOKEN_MARGIN"])
+    return token_from(state, user, margin) if state else None
+
+
+def _flagged(user: str, token: str | None) -> dict[str, Any]:
+    """Return a user's flagged, not-yet-reviewed conversations from a cached scan.
+
+    Only a scan already made (within AIRISK_SCAN_TTL) is read: the queue
+    starts no scan; its link opens the list, where the scan runs with
+    progress and a Stop.
+    """
+    from .reviews import filter_rows
+
+    if team_mode():
+        href = url_for("conversations.index", uid=user, flagged="1", review="new")
+    else:
+        href = url_for("conversations.index", flagged="1", review="new")
+    history = service().cached_history(token) if token else None
+    rows = None
+    if history is not None:
+        rows = filter_rows([r for r in history.rows if r.flagged], "new", "")
+    return {
+        "user": user,
+        "href": href,
+        "rows": rows,
+        "history": history,
+        "titles": {row.id: row.title for row in history.rows} if history else {},
+    }
 
 
 def _link(user: str, cid: str) -> str:
@@ -60,13 +90,31 @@ def _link(user: str, cid: str) -> str:
     return url_for("conversations.detail", cid=cid)
 
 
+def _flagged_sections(users: list[str] | None) -> list[dict[str, Any]]:
+    if users is not None:
+        return [_flagged(user, _token_of(user)) for user in users[:MAX_USERS]]
+    if not team_mode():
+        # Token mode: the token's own history, whoever it belongs to.
+        section = _flagged("", current_token())
+        return [section]
+    from ..identity.state import load_state
+    from .airisk_oauth import users as tenant_users
+
+    state = load_state()
+    everyone = tenant_users(state) if state else []
+    return [_flagged(u.id, _token_of(u.id)) for u in everyone[:MAX_USERS]]
+
+
 def queue_page() -> Any:
     """Render the queue for the users in scope."""
     users, users_arg = _scope()
     person = who()
     me = (person[1] or person[0]) if person else ""
     data = store()
-    titles = _titles(users)
+    flagged = _flagged_sections(users)
+    titles: dict[str, str] = {}
+    for section in flagged:
+        titles.update(section["titles"])
 
     def listed(found: dict[db.Key, db.Review]) -> list[dict[str, Any]]:
         items = [
@@ -89,15 +137,6 @@ def queue_page() -> Any:
         ("Escalated", listed(db.keys_where(data, scoped, states=[ESCALATED]))),
         ("In review", listed(db.keys_where(data, scoped, states=[IN_REVIEW]))),
     ]
-    flagged = []
-    for user in users or []:
-        if team_mode():
-            href = url_for("conversations.index", uid=user, flagged="1", review="new")
-        else:
-            href = url_for("conversations.index", flagged="1", review="new")
-        flagged.append((user, href))
-    if users is None and not team_mode():
-        flagged.append(("", url_for("conversations.index", flagged="1", review="new")))
     return render_template(
         "reviews/queue.html",
         sections=sections,
