@@ -6,6 +6,7 @@ does not answer is a 503, not unrecorded data; ``audit verify`` and ``prune``.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,12 @@ def data_routes(cid: str) -> list[tuple[str, str]]:
     ]
 
 
+#: Streamed, signed exports: signed when their last byte is written, after
+#: the request's row, so their signature gets a row of its own.
+STREAMED_EXPORTS = {"/conversations/export.csv", "/conversations/export.json"}
+SIGNATURE = re.compile(r"[a-z-]+ sha256:[0-9a-f]{64}")
+
+
 def test_every_data_route_writes_exactly_one_row(
     app: Flask, alice: FlaskClient
 ) -> None:
@@ -78,8 +85,16 @@ def test_every_data_route_writes_exactly_one_row(
         assert response.status_code == 200, path
         response.get_data()  # a streamed answer runs to its end
         written = rows(app)[before:]
+        if path in STREAMED_EXPORTS:
+            assert [r.action for r in written] == [action, "export.signed"], path
+            assert SIGNATURE.fullmatch(written[1].target), written[1].target
+            written = written[:1]
         assert [r.action for r in written] == [action], path
         row = written[0]
+        signed = ("/export.", "insights.json", ".csv")
+        if any(part in path for part in signed) and path not in STREAMED_EXPORTS:
+            # The export's own row names the digest its signature covers.
+            assert SIGNATURE.search(row.target or ""), (path, row.target)
         assert row.subject == "token:" + ALICE_TOKEN[-4:]
         assert row.client == "127.0.0.1"
         assert row.request_id == response.headers["X-Request-ID"]

@@ -189,8 +189,8 @@ def _after(response: Response) -> Response:
     signatures = g.pop("trail_signatures", [])
     if signatures:
         events = g.get("trail_events", [])
-        if len(events) == 1 and events[0].action.endswith(".export"):
-            # The export's own row names the signature: still one row.
+        if len(events) == 1:
+            # The request's own row names the signature: still one row.
             only = events[0]
             target = "; ".join(filter(None, [only.target, *signatures]))
             g.trail_events = [dataclasses.replace(only, target=target)]
