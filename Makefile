@@ -50,6 +50,7 @@ screenshots: $(STAMP)  ## Regenerate docs/screenshots/ with Debian's Chromium.
 bench: $(STAMP)  ## Run the benchmark suite (about 11 min; BENCH_ARGS=--quick for seconds).
 	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[dev,bench]'
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+	$(BIN)/python -m bench.trail
 
 lock:  ## Re-resolve dependencies to the newest allowed releases into constraints.txt.
 	PYTHON=$(PYTHON) scripts/lock.sh

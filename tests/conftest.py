@@ -30,6 +30,7 @@ from support import (  # noqa: E402
     make_app,
     signed_in_reviewer,
 )
+from support.database import fresh_database  # noqa: E402
 from support.fake_airisk import AGENTS, AGENTS_URL, LIST_URL, TOKEN  # noqa: E402
 
 from webapp.demo_api import create_demo_app  # noqa: E402
@@ -44,15 +45,25 @@ os.environ.setdefault(
 
 
 @pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep the developer's AIRISK_*/FLASK_*/SESSION_* variables out of tests."""
+def _clean_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Keep the developer's AIRISK_*/FLASK_*/SESSION_* variables out of tests.
+
+    Each test gets its own migrated SQLite database (DATABASE_URL), also
+    inherited by the dashboards tests start as processes.
+    """
     for name in list(os.environ):
-        if name.startswith(("AIRISK_", "FLASK_", "SESSION_", "EVIDENCE_")) or name in {
+        if name.startswith(
+            ("AIRISK_", "FLASK_", "SESSION_", "EVIDENCE_", "AUDIT_")
+        ) or name in {
             "SECRET_KEY",
             "SECRET_KEY_FALLBACKS",
             "TRUSTED_HOSTS",
+            "DATABASE_URL",
         }:
             monkeypatch.delenv(name)
+    monkeypatch.setenv("DATABASE_URL", fresh_database(tmp_path_factory.mktemp("db")))
 
 
 @pytest.fixture

@@ -88,6 +88,9 @@ PATHS = (
     "/insights.json",
     "/insights/conversations.csv",
     "/insights/heatmap.csv",
+    "/review",
+    "/audit",
+    "/audit/export.csv",
 )
 
 

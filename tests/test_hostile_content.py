@@ -76,12 +76,24 @@ OWN_FORMS = [
     ("get", re.compile(r"/conversations")),
     ("get", re.compile(r"/conversations/[0-9a-f]{8}-[0-9a-f-]{27}")),
     ("get", None),
+    # Review workflow (token mode: no /u/<id> prefix) and the queue/trail.
+    ("post", re.compile(r"/conversations/review")),
+    ("post", re.compile(r"/conversations/[0-9a-f]{8}-[0-9a-f-]{27}/review")),
+    ("post", re.compile(r"/conversations/[0-9a-f]{8}-[0-9a-f-]{27}/notes(/\d+)?")),
+    ("get", re.compile(r"/review")),
+    ("get", re.compile(r"/audit")),
 ]
 OWN_CONTROL_NAMES = {
     "csrf_token", "token", "next", "back", "theme", "q", "agent", "tag", "from",
     "to", "min_tokens", "min_cost", "flagged", "attachments", "sort", "size",
     "find", "n",
+    # Review states, notes, the queue and the trail's filters.
+    "review", "assignee", "state", "cid", "due", "body", "escalation",
+    "highlight", "users", "person", "user", "conversation", "action", "since",
+    "until",
 }  # fmt: skip
+#: The one textarea of our own: a note's text, in a notes form.
+OWN_TEXTAREA = re.compile(r"/conversations/[0-9a-f]{8}-[0-9a-f-]{27}/notes(/\d+)?")
 #: Elements whose ``name`` (or id) becomes a property of ``document``.
 DOCUMENT_NAMED = {"form", "img", "embed", "object", "iframe", "frame", "image"}
 FORBIDDEN_TAGS = {
@@ -404,7 +416,15 @@ def page_problems(page: Fetched) -> list[str]:
 
     for node in root.iter():
         tag = node.tag
-        if tag in FORBIDDEN_TAGS:
+        own_textarea = (
+            tag == "textarea"
+            and node.get("name") == "body"
+            and any(
+                a.tag == "form" and OWN_TEXTAREA.fullmatch(a.get("action") or "")
+                for a in node.ancestors()
+            )
+        )
+        if tag in FORBIDDEN_TAGS and not own_textarea:
             problems.append(f"forbidden <{tag}> {node.attrs}")
         for name, value in node.attrs:
             if name.startswith("on"):
@@ -429,7 +449,8 @@ def page_problems(page: Fetched) -> list[str]:
         if tag in {"input", "select", "button"}:
             if not any(a.tag == "form" for a in node.ancestors()):
                 problems.append(f"<{tag}> outside a form: {node.attrs}")
-        if node.has("name") and tag not in {"meta", "input", "select", "button"}:
+        controls = {"meta", "input", "select", "button"}
+        if node.has("name") and tag not in controls and not own_textarea:
             problems.append(f"<{tag}> has a name: {node.attrs}")
         if tag in DOCUMENT_NAMED and (node.has("name") or node.has("id")):
             problems.append(f"<{tag}> would clobber document: {node.attrs}")

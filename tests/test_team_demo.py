@@ -60,6 +60,7 @@ def test_demo_team_signs_a_member_in(tmp_path: Path) -> None:
         "PATH": os.environ["PATH"],
         "SESSION_DIR": str(tmp_path / "sessions"),
         "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+        "DATABASE_URL": os.environ["DATABASE_URL"],
     }
     process = subprocess.Popen(
         [

@@ -112,6 +112,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     )
 
     from .web import (
+        audit,
         auth,
         conversations,
         errors,
@@ -120,6 +121,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         insights,
         logs,
         preferences,
+        reviews,
         security,
         templating,
     )
@@ -142,6 +144,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(insights.bp)
     evidence.init_app(app)
+    # Before team mode: its gate runs after the trail's before-request hook,
+    # and its per-user addresses cover the review pages.
+    audit.init_app(app)
+    reviews.init_app(app)
     if app.config["AUTH_MODE"] == "team":
         from .web import team
 

@@ -9,7 +9,7 @@ import urllib.request
 from collections.abc import Sequence
 from http.client import HTTPMessage
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, cast
 from urllib.parse import urlsplit
 
 from flask import Flask
@@ -48,6 +48,60 @@ def _demo_secret_key() -> str:
     return key_file.read_text().strip()
 
 
+def _store(app: Flask) -> Any:
+    from .store import Store
+
+    return cast(Store, app.extensions["store"])
+
+
+def db_upgrade(app: Flask) -> int:
+    """Bring the database to the newest migration; 1 if it does not answer."""
+    from .store import StoreUnavailable
+    from .store.migrate import upgrade
+
+    store = _store(app)
+    try:
+        upgrade(store)
+    except StoreUnavailable as exc:
+        print(f"The database does not answer: {exc}", file=sys.stderr)
+        return 1
+    print(f"Database is at the newest migration ({store.dialect}).")
+    sys.stdout.flush()
+    return 0
+
+
+def audit_verify(app: Flask) -> int:
+    """Walk the access trail's hash chain; 1 and the first broken link if any."""
+    from .store import trail
+
+    verdict = trail.verify(_store(app))
+    if verdict.ok:
+        print(f"Access trail intact: {verdict.rows} rows.")
+        return 0
+    print(f"Access trail BROKEN at seq {verdict.seq}: {verdict.problem}")
+    return 1
+
+
+def audit_prune(app: Flask, days: int | None) -> int:
+    """Delete trail rows older than the retention; leave a row saying so."""
+    import getpass
+
+    from .store import trail
+
+    keep = app.config["AUDIT_RETENTION_DAYS"] if days is None else days
+    if not keep:
+        print("AUDIT_RETENTION_DAYS is 0: the access trail is kept forever.")
+        return 0
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    by = trail.Event(subject=f"command:{user}", action="audit.prune")
+    deleted = trail.prune(_store(app), keep, by)
+    print(f"Deleted {deleted} access-trail rows older than {keep} days.")
+    return 0
+
+
 def demo(
     host: str, port: int, api_port: int, latency_ms: int, max_results: int | None
 ) -> int:
@@ -63,6 +117,9 @@ def demo(
         print(f"Cannot start the demo API on port {api_port}: {exc}", file=sys.stderr)
         return 1
     app = create_app({"AIRISK_BASE_URL": api.url, "SECRET_KEY": _demo_secret_key()})
+    if db_upgrade(app):
+        api.stop()
+        return 1
     print(f"Demo AIRisk API: {api.url}/api (latency {latency_ms} ms)")
     print(f"Dashboard:       http://{host}:{port}/")
     print("Demo tokens to paste on the token page:")
@@ -84,6 +141,10 @@ def serve(host: str, port: int, workers: int, threads: int, timeout: int) -> int
     # Build the app first: a missing SECRET_KEY or a bad setting stops here
     # with a clear message instead of inside every worker.
     app = create_app()
+    # Once, before the workers fork: each then opens its own connections.
+    if db_upgrade(app):
+        return 1
+    _store(app).dispose()
     options = {
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -184,6 +245,24 @@ def verify(path: str, key: str | None) -> int:
     return 0 if verdict.valid else 1
 
 
+def _database_command(args: argparse.Namespace) -> int:
+    from .store import StoreUnavailable
+
+    # The commands need no SECRET_KEY: nothing is signed or decrypted.
+    app = create_app({"SECRET_KEY": config.load()["SECRET_KEY"] or "x" * 32})
+    try:
+        if args.command == "db":
+            return db_upgrade(app)
+        if args.action == "verify":
+            return audit_verify(app)
+        return audit_prune(app, args.days)
+    except StoreUnavailable as exc:
+        print(f"The database does not answer: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        _store(app).dispose()
+
+
 _MAX_HELP = "serve at most this many rows per GetConversations page, as AIRisk may"
 
 
@@ -230,6 +309,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="public keys: a URL or file (keys JSON, hex or PEM); "
         "default: this deployment's keys",
     )
+    run_db = commands.add_parser("db", help="the review and access-trail database")
+    run_db.add_argument("action", choices=["upgrade"], help="apply migrations")
+    run_audit = commands.add_parser("audit", help="check or prune the access trail")
+    run_audit.add_argument("action", choices=["verify", "prune"])
+    run_audit.add_argument(
+        "--days", type=int, default=None, help="keep this many days (prune)"
+    )
     args = parser.parse_args(argv)
     if args.command == "verify":
         return verify(args.file, args.key)
@@ -238,6 +324,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "max_results", None) is not None and args.max_results < 1:
         parser.error("--max-results must be at least 1")
     try:
+        if args.command in {"db", "audit"}:
+            return _database_command(args)
         if args.command == "serve":
             return serve(args.host, args.port, args.workers, args.threads, args.timeout)
         if args.command == "demo" and args.team:

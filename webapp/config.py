@@ -127,6 +127,19 @@ class Defaults:
     AIRISK_OAUTH2_FLOW: str = "server"
     #: Team mode: seconds before its expiration a minted token is replaced.
     AIRISK_TOKEN_MARGIN: int = 60
+    #: Team mode: comma-separated SSO groups (or roles) whose members are
+    #: auditors: they read the access trail (/audit).
+    AUDITOR_GROUPS: list[str] | None = None
+
+    #: The database of review states, notes and the access trail: a
+    #: SQLAlchemy URL (postgresql://user:pass@host/db for several instances);
+    #: empty: SQLite in the instance folder (instance/airisk-viewer.db).
+    DATABASE_URL: str | None = None
+    #: Record every data view, review change and sign-in in the access trail.
+    #: Turn off only to measure its cost (make bench); off, nothing is kept.
+    AUDIT_TRAIL: bool = True
+    #: Days of access trail kept by `airisk-viewer audit prune` (0: forever).
+    AUDIT_RETENTION_DAYS: int = 400
 
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -257,6 +270,7 @@ def validate(config: Mapping[str, Any], *, allow_generated_secret: bool) -> None
         "AIRISK_SCAN_TTL",
         "LIST_ROW_CACHE",
         "RENDER_CACHE_BYTES",
+        "AUDIT_RETENTION_DAYS",
     ):
         if config[name] < 0:
             raise ConfigError(f"{name} must not be negative.")

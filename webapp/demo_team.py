@@ -28,6 +28,8 @@ def team_settings(
         "OIDC_CLIENT_ID": SSO_CLIENT_ID,
         "OIDC_CLIENT_SECRET": sso_secret,
         "REVIEWER_GROUPS": [REVIEWER_GROUP],
+        # sam (a reviewer in "security") also reads the access trail.
+        "AUDITOR_GROUPS": ["security"],
         "AIRISK_CLIENT_ID": DEFAULT_CLIENT.client_id,
         "AIRISK_CLIENT_SECRET": DEFAULT_CLIENT.client_secret,
         "AIRISK_REDIRECT_URI": f"http://{host}:{port}/airisk/callback",
@@ -87,11 +89,15 @@ def demo_team(
     try:
         settings = team_settings(host, port, api.url, idp.issuer, sso_secret)
         app = create_app({**settings, "SECRET_KEY": secret_key})
+        from .store.migrate import upgrade
+
+        upgrade(app.extensions["store"])
         print(f"Demo AIRisk API:   {api.url}/api")
         print(f"Demo SSO provider: {idp.issuer}")
         print(f"Dashboard (team):  http://{host}:{port}/")
         print(f"Sign in with any of these (password {PASSWORD}):")
         print(f"  {', '.join(REVIEWERS)}  reviewers: pick anyone's history")
+        print("  sam is also an auditor: reads the access trail at /audit")
         print(f"  {', '.join(MEMBERS)}  members: their own history only")
         print(f"  {NO_AIRISK_ACCOUNT}  a person with no AIRisk account")
         sys.stdout.flush()

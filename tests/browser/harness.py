@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import (
     BrowserContext,
     ConsoleMessage,
@@ -21,9 +22,11 @@ from playwright.sync_api import (
     Page,
     Request,
     Response,
+    expect,
 )
 
 from webapp.demo_api import Dataset
+from webapp.demo_api.idp import PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
 ALICE = "demo-alice"
@@ -242,3 +245,27 @@ def describe(violation: dict[str, Any]) -> str:
         lines.append(f"  at {', '.join(map(str, node['target']))}: {node['html']}")
         lines.append("    " + node["failureSummary"].replace("\n", "\n    "))
     return "\n".join(lines)
+
+
+class Late:
+    """A WSGI app set after the server binds (its address goes in the config)."""
+
+    app: Any = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        return self.app(environ, start_response)
+
+
+def assert_accessible(page: Page) -> None:
+    """No serious axe-core violation on the page (the team header included)."""
+    results = Axe().run(page).response
+    serious = [v for v in results["violations"] if v["impact"] in FAILING_IMPACTS]
+    assert not serious, "\n".join(describe(v) for v in serious)
+
+
+def sso_sign_in(page: Page, login: str) -> None:
+    """Fill the SSO provider's form (the page is on it)."""
+    expect(page.locator("h1")).to_have_text("Northwind sign-in")
+    page.fill("#login", login)
+    page.fill("#password", PASSWORD)
+    page.click("#sign-in")

@@ -5,29 +5,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, expect
 from support import make_app
 
 from webapp.demo_api import DemoOAuthClient, create_demo_app
-from webapp.demo_api.idp import PASSWORD, REVIEWER_GROUP, DemoIdentityProvider
+from webapp.demo_api.idp import REVIEWER_GROUP, DemoIdentityProvider
 from webapp.demo_api.server import DemoServer
 
-from .harness import FAILING_IMPACTS, describe
-
-axe = Axe()
-
-
-class Late:
-    """A WSGI app set after the server binds (its address goes in the config)."""
-
-    app: Any = None
-
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        return self.app(environ, start_response)
+from .harness import Late, assert_accessible, sso_sign_in
 
 
 @pytest.fixture(scope="module")
@@ -64,21 +51,6 @@ def team_dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                     AIRISK_REDIRECT_URI=f"{base}/airisk/callback",
                 )
                 yield base
-
-
-def assert_accessible(page: Page) -> None:
-    """No serious axe-core violation on the page (the team header included)."""
-    results = axe.run(page).response
-    serious = [v for v in results["violations"] if v["impact"] in FAILING_IMPACTS]
-    assert not serious, "\n".join(describe(v) for v in serious)
-
-
-def sso_sign_in(page: Page, login: str) -> None:
-    """Fill the SSO provider's form (the page is on it)."""
-    expect(page.locator("h1")).to_have_text("Northwind sign-in")
-    page.fill("#login", login)
-    page.fill("#password", PASSWORD)
-    page.click("#sign-in")
 
 
 def test_team_flow_sign_in_pick_and_share(

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
 
 from webapp import create_app
+
+from .database import fresh_database
 
 BASE = "https://airisk.test"
 #: The fixed "now" of the demo data in tests, so dates are reproducible.
@@ -19,8 +22,9 @@ ALICE = "demo-alice"
 
 
 def make_app(tmp_path: Any, **overrides: Any) -> Flask:
-    """Create a test app whose session store lives under ``tmp_path``."""
+    """Create a test app whose session store and database live under ``tmp_path``."""
     config = {
+        "DATABASE_URL": fresh_database(Path(tmp_path)),
         "TESTING": True,
         "SECRET_KEY": "test-secret-key-0123456789abcdef",
         "SESSION_DIR": str(tmp_path / "sessions"),

@@ -6,8 +6,8 @@ tested directly. The list has two modes:
 * **browse**: one AIRisk page per dashboard page (``agent`` and ``tag`` are
   passed to AIRisk as ``agentid`` and ``metadatasearch``);
 * **search**: any of ``q``, the date range, ``flagged``, ``attachments``, the
-  minimums or a non-default ``sort`` needs the whole history, which the
-  dashboard scans once and then filters, sorts and pages itself.
+  minimums, ``review``/``assignee`` or a non-default ``sort`` needs the whole
+  history, which the dashboard scans once and then filters, sorts and pages itself.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ from urllib.parse import urlencode
 from ..airisk import ConversationSummary, valid_id
 
 PAGE_SIZES = (20, 50, 100)
+#: Review states the list filters on (the store's STATES; core imports no store).
+REVIEWS = ("new", "in review", "cleared", "escalated")
 MAX_PAGE = 10_000
 MAX_TEXT = 200
 SORTS = {
@@ -83,6 +85,10 @@ class ListQuery:
     min_tokens: float | None = None
     min_cost: float | None = None
     sort: str = "updated"
+    #: Review state ("new", "in review", ...) and assignee: answered by the
+    #: dashboard's database, over the whole history.
+    review: str = ""
+    assignee: str = ""
 
     @classmethod
     def from_args(cls, args: Mapping[str, str]) -> ListQuery:
@@ -106,6 +112,8 @@ class ListQuery:
             min_tokens=_number(args.get("min_tokens")),
             min_cost=_number(args.get("min_cost")),
             sort=sort if sort in SORTS else "updated",
+            review=review if (review := args.get("review") or "") in REVIEWS else "",
+            assignee=_text(args.get("assignee")),
         )
 
     @property
@@ -120,6 +128,8 @@ class ListQuery:
             or self.min_tokens is not None
             or self.min_cost is not None
             or self.sort != "updated"
+            or self.review
+            or self.assignee
         )
 
     @property

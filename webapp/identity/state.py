@@ -20,7 +20,7 @@ from flask_session.base import ServerSideSession
 
 from ..sessions import TOKEN, SafeSessions, TokenCipher
 from ..sessions.lifetime import session_secret
-from . import MEMBER, REVIEWER, Actor
+from . import AUDITOR, MEMBER, REVIEWER, Actor
 
 #: The key of the generic (application) token in :attr:`TeamState.tokens`.
 GENERIC = ""
@@ -100,12 +100,19 @@ class TeamState:
             return None
 
 
-def roles_for(groups: list[str], reviewer_groups: list[str]) -> list[str]:
+def roles_for(
+    groups: list[str],
+    reviewer_groups: list[str],
+    auditor_groups: list[str] | None = None,
+) -> list[str]:
     """Return the roles of a person in ``groups``."""
-    wanted = {group.casefold() for group in reviewer_groups}
-    if any(group.casefold() in wanted for group in groups):
-        return [MEMBER, REVIEWER]
-    return [MEMBER]
+    held = {group.casefold() for group in groups}
+    roles = [MEMBER]
+    if held & {group.casefold() for group in reviewer_groups}:
+        roles.append(REVIEWER)
+    if held & {group.casefold() for group in auditor_groups or []}:
+        roles.append(AUDITOR)
+    return roles
 
 
 def _cipher() -> TokenCipher:

@@ -172,10 +172,17 @@ def _render_list(
         total=total,
         # Paging through what a stopped scan found must not start a new scan.
         keep={"partial": "1"} if history is not None and not history.final else {},
+        review_states=_row_states(rows),
         # Row links, built once per page (url_for per row was 12% of it).
         detail_prefix=url_for("conversations.detail", cid="-")[:-1],
         from_suffix="?from=" + quote(urlencode(query.args()), safe=""),
     )
+
+
+def _row_states(rows: list[ConversationSummary]) -> dict[str, str]:
+    from .reviews import row_reviews
+
+    return {cid: review.state for cid, review in row_reviews(rows).items()}
 
 
 def _matches(
@@ -187,6 +194,10 @@ def _matches(
     out); without it that filter uses only what is already known.
     """
     rows = [row for row in history.rows if query.matches(row)]
+    if query.review or query.assignee:
+        from .reviews import filter_rows
+
+        rows = filter_rows(rows, query.review, query.assignee)
     if query.attachments:
         known = (
             files.files
@@ -395,6 +406,8 @@ def _conversation(cid: str) -> Conversation:
     """
     token = signed_in_token()
     conversation = service().conversation(token, cid, fresh=refresh_requested())
+    # The access trail's "acting as": token mode learns it only from the data.
+    g.trail_user = conversation.summary.user_id or None
     if not missing_facts(conversation.summary):
         return conversation
     query = ListQuery.from_args(dict(parse_qsl(request.args.get("from", ""))))
@@ -499,10 +512,13 @@ def detail(cid: str) -> ResponseReturnValue:
             # Previous/next are a convenience: without them the page still
             # shows the conversation the user asked for.
             pass
+    from .reviews import panel
+
     return render_template(
         "conversations/detail.html",
         conversation=conversation,
         summary=conversation.summary,
+        review=panel(conversation.summary.user_id, cid),
         window=numbered[start : start + WINDOW],
         visible=len(messages),
         total=len(conversation.messages),

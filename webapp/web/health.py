@@ -34,6 +34,7 @@ def readyz() -> tuple[Response, int]:
     parts = {
         "session store": current_app.session_interface.ping(),  # type: ignore[attr-defined]
         "cache": service.cache.ping(),
+        "database": current_app.extensions["store"].ping(),
         "AIRisk API at AIRISK_BASE_URL": service.client.api_found() is not False,
     }
     failing = [name for name, ok in parts.items() if not ok]

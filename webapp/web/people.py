@@ -35,6 +35,7 @@ from werkzeug.exceptions import NotFound as HTTPNotFound
 from werkzeug.wrappers import Response
 
 from ..airisk import AIRiskUser, valid_id
+from ..identity import AUDITOR
 from ..identity.state import TeamState, load_state, save_state
 from .airisk_oauth import token_for, users
 from .auth import redirect_to_token_page, sign_out
@@ -54,6 +55,11 @@ PER_USER = frozenset(
         "insights.index",
         "insights.data",
         "insights.chart_csv",
+        "reviews.change",
+        "reviews.bulk",
+        "reviews.add_note",
+        "reviews.edit_note",
+        "reviews.queue",
     }
 )
 _MAX_PICKER_QUERY = 200
@@ -267,5 +273,6 @@ def header() -> dict[str, Any] | None:
         "name": state.name or state.email,
         "email": state.email,
         "reviewer": state.is_reviewer,
+        "auditor": AUDITOR in state.roles,
         "viewing": viewing_name() if request.endpoint in PER_USER else None,
     }

@@ -217,6 +217,7 @@ def callback() -> Response:
         roles=roles_for(
             [str(group) for group in groups if isinstance(group, str)],
             current_app.config["REVIEWER_GROUPS"] or [],
+            current_app.config["AUDITOR_GROUPS"] or [],
         ),
     )
     start_session(state)

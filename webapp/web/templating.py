@@ -141,10 +141,20 @@ class ListRows:
         self._cached = functools.lru_cache(maxsize=size)(self._render)
 
     def _render(
-        self, row: ConversationSummary, agent: str, rel: str, prefix: str, suffix: str
+        self,
+        row: ConversationSummary,
+        agent: str,
+        rel: str,
+        prefix: str,
+        suffix: str,
+        state: str = "",
+        select: bool = False,
     ) -> Markup:
         module: Any = self._env.get_template("conversations/_row.html").module
-        return cast(Markup, module.conversation_row(row, agent, rel, prefix, suffix))
+        return cast(
+            Markup,
+            module.conversation_row(row, agent, rel, prefix, suffix, state, select),
+        )
 
     def __call__(
         self,
@@ -153,8 +163,12 @@ class ListRows:
         now: datetime,
         detail_prefix: str,
         from_suffix: str,
+        states: dict[str, str] | None = None,
+        select: bool = False,
     ) -> Markup:
         keep = not self._env.auto_reload
+        # The review state is part of the row (and of its cache key); None:
+        # the page shows no review column.
         return Markup("").join(
             (self._cached if keep and _keepable(row, names) else self._render)(
                 row,
@@ -162,6 +176,8 @@ class ListRows:
                 reltime(row.updated, now),
                 detail_prefix,
                 from_suffix,
+                "" if states is None else states.get(row.id, "new"),
+                select,
             )
             for row in rows
         )
