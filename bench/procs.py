@@ -186,12 +186,21 @@ def dashboard(
     upstream: Upstream, session_dir: str, workers: int = 1, **settings: int | str
 ) -> Gunicorn:
     """Start the dashboard with ``settings`` (e.g. ``AIRISK_CACHE_TTL=0``)."""
+    folder = tempfile.mkdtemp(dir=session_dir)
     env = {
         "SECRET_KEY": secrets.token_urlsafe(32),
         "AIRISK_BASE_URL": upstream.url,
-        "SESSION_DIR": tempfile.mkdtemp(dir=session_dir),
+        "SESSION_DIR": folder,
+        # The review and trail database, upgraded first as `serve` does.
+        "DATABASE_URL": f"sqlite:///{folder}/airisk-viewer.db",
         **{name: str(value) for name, value in settings.items()},
     }
+    subprocess.run(
+        [sys.executable, "-m", "webapp.cli", "db", "upgrade"],
+        env={**_clean_env(), **env},
+        check=True,
+        capture_output=True,
+    )
     return Gunicorn("webapp:create_app()", env, workers=workers)
 
 

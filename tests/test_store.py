@@ -202,3 +202,30 @@ def test_a_database_that_does_not_answer_is_store_unavailable(tmp_path: Path) ->
     with pytest.raises(StoreUnavailable):
         with down.read() as conn:
             conn.execute(text("SELECT 1"))
+
+
+def test_a_database_without_its_tables_is_store_unavailable(tmp_path: Path) -> None:
+    """The trail's append uses the driver's cursor: its errors are 503s too."""
+    empty = Store(f"sqlite:///{tmp_path / 'never-upgraded.db'}")
+    assert empty.ping() is False
+    with pytest.raises(StoreUnavailable):
+        trail.append(empty, [trail.Event(subject="s", action="sign-in")])
+
+
+def test_a_page_on_a_database_never_upgraded_is_a_503_page(tmp_path: Path) -> None:
+    from support import ALICE, enter_token, make_app
+
+    from webapp.demo_api import create_demo_app
+    from webapp.demo_api.server import DemoServer
+
+    with DemoServer(create_demo_app()) as api:
+        app = make_app(
+            tmp_path,
+            AIRISK_BASE_URL=api.url,
+            DATABASE_URL=f"sqlite:///{tmp_path / 'never-upgraded.db'}",
+        )
+        client = app.test_client()
+        response = enter_token(client, ALICE)
+    assert response.status_code == 503
+    text = response.get_data(as_text=True)
+    assert "Traceback" not in text

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
 
 __all__ = ["Store", "StoreUnavailable", "database_url"]
 
@@ -32,6 +32,22 @@ TRAIL_LOCK = 0x41495249534B  # "AIRISK"
 
 class StoreUnavailable(RuntimeError):
     """The database did not answer; pages that need it answer 503."""
+
+
+def _unavailable_errors(engine: Engine) -> tuple[type[BaseException], ...]:
+    """Return the errors that mean "no usable database", SQLAlchemy's and the driver's.
+
+    The trail appends through the driver's own cursor (see ``trail.append_in``),
+    whose errors SQLAlchemy does not wrap. A database whose schema was never
+    upgraded ("no such table") is unusable too, not a bug in a page.
+    """
+    dbapi = engine.dialect.dbapi
+    raw = tuple(
+        getattr(dbapi, name)
+        for name in ("OperationalError", "InterfaceError", "ProgrammingError")
+        if dbapi is not None and hasattr(dbapi, name)
+    )
+    return (OperationalError, InterfaceError, ProgrammingError, *raw)
 
 
 def database_url(configured: str | None, instance_path: str) -> str:
@@ -127,8 +143,8 @@ class Store:
         try:
             with self.engine.connect() as conn, conn.begin():
                 yield conn
-        except (OperationalError, InterfaceError) as exc:
-            raise StoreUnavailable(str(exc.orig or exc)) from exc
+        except _unavailable_errors(self.engine) as exc:
+            raise StoreUnavailable(_reason(exc)) from exc
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -141,8 +157,8 @@ class Store:
             assert self._writer is not None
             with self._writer.connect() as conn, conn.begin():
                 yield conn
-        except (OperationalError, InterfaceError) as exc:
-            raise StoreUnavailable(str(exc.orig or exc)) from exc
+        except _unavailable_errors(self.engine) as exc:
+            raise StoreUnavailable(_reason(exc)) from exc
 
     def lock_trail(self, conn: Connection) -> None:
         """Serialise trail appends (SQLite's BEGIN IMMEDIATE already does)."""
@@ -166,3 +182,7 @@ class Store:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = self._writer = None
+
+
+def _reason(exc: BaseException) -> str:
+    return str(getattr(exc, "orig", None) or exc)
