@@ -349,3 +349,30 @@ def test_paging_through_a_stopped_search_starts_no_scan(
         second = Page(browser.get(older["href"] or "").text).text
         assert "Page 2" in second and "these results are incomplete" in second
         assert counting.count("GetConversations") == calls
+
+
+def test_the_review_queue_scan_stops_keeping_what_it_found(
+    slow: Any, tmp_path: Path
+) -> None:
+    _, counting, _ = slow
+    with dashboard(slow, tmp_path, LARGE) as (browser, _):
+        with browser.http.get(
+            browser.base + "/review?scan=1", stream=True, timeout=30
+        ) as scan:
+            chunks = scan.iter_content(chunk_size=None)
+            top = next(chunks).decode()
+            assert "Review queue: scanning" in Page(top).text
+            stop = re.search(r'href="([^"]+)" class="stop"', top)
+            assert stop
+            wait_for_calls(counting, "GetConversations", 3)
+            stopped = browser.get(stop.group(1).replace("&amp;", "&"))
+        text = Page(stopped.text).text
+        assert "The scan was stopped" in text
+        assert "partial: stopped early" in text
+        found = re.search(r"(\d+) flagged, not reviewed", text)
+        assert found and int(found.group(1)) > 0
+        # Reading the queue again shows the partial scan and starts none.
+        calls = counting.count("GetConversations")
+        again = Page(browser.get("/review").text).text
+        assert "partial: stopped early" in again
+        assert counting.count("GetConversations") == calls

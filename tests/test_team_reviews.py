@@ -167,3 +167,56 @@ def test_the_queue_covers_every_user_for_a_reviewer_and_one_for_a_member(
     # A member's queue is their own history, whatever the URL asks.
     assert detail not in own.get_data(as_text=True)
     assert "Every AIRisk user" not in text(own)
+
+
+ALICE = "alice.martin@northwind.example"
+FLAGGED = re.compile(r"(\d+) flagged, not reviewed")
+REFRESH = re.compile(r'http-equiv="refresh" content="0;url=([^"]+)"')
+
+
+def scanned(browser: TeamBrowser, path: str) -> TestResponse:
+    """Open ``path``, following each streamed scan's refresh to the queue."""
+    response = browser.get(path)
+    for _ in range(10):
+        refresh = REFRESH.search(response.get_data(as_text=True))
+        if refresh is None:
+            break
+        assert "progress-line" in response.get_data(as_text=True)
+        response = browser.get(refresh.group(1).replace("&amp;", "&"))
+    return response
+
+
+def test_the_queue_scans_two_users_and_reuses_the_scans(world: TeamWorld) -> None:
+    rita = world.browser()
+    rita.sign_in("rita")
+    bobs_conversation(rita, world)  # a reviewer picks a history first
+    bob, alice = world.user_id(BOB), world.user_id(ALICE)
+    calls = world.refusing.chat_calls
+    queue = scanned(rita, f"/review?users={bob}+{alice}&scan=1")
+    html = queue.get_data(as_text=True)
+    # Both users' histories were scanned (tokens minted for each) and their
+    # flagged, unreviewed conversations are listed, linked per user.
+    assert world.refusing.chat_calls > calls
+    assert len(FLAGGED.findall(text(queue))) == 2
+    assert f"/u/{bob}/conversations/" in html
+    assert f"/u/{alice}/conversations/" in html
+    assert "Scan the whole history for flagged" not in html
+    # Within AIRISK_SCAN_TTL, a second visit costs no AIRisk call.
+    calls = world.refusing.chat_calls
+    again = scanned(rita, f"/review?users={bob}+{alice}&scan=1")
+    assert world.refusing.chat_calls == calls
+    assert FLAGGED.findall(text(again)) == FLAGGED.findall(text(queue))
+
+
+def test_a_member_cannot_queue_another_users_history(world: TeamWorld) -> None:
+    alice = world.browser()
+    alice.sign_in("alice")
+    bob = world.user_id(BOB)
+    own = scanned(alice, f"/review?users={bob}&scan=1&stopuser={bob}")
+    html = own.get_data(as_text=True)
+    assert own.status_code == 200
+    # Neither scanned nor named: only alice's own history is in the queue.
+    assert bob not in text(own)
+    assert f"/u/{bob}/" not in html
+    assert world.user_id(ALICE) in text(own)
+    assert len(FLAGGED.findall(text(own))) == 1

@@ -177,3 +177,24 @@ def test_attachment_check_shows_progress_and_stops(
     assert time.monotonic() - started < 1.0, "Stop answered within a second"
     assert "were checked for attachments" in page.inner_text("main")
     assert counting.count("GetConversations") == 0, "no scan started"
+
+
+def test_review_queue_progress_is_displayed_and_stop_keeps_what_was_found(
+    site: Any, upstream: Any, new_context: ContextFactory
+) -> None:
+    base, _ = site
+    _, counting, _ = upstream
+    page = new_context().new_page()
+    sign_in(page, base, LARGE)
+    page.goto(base + "/review", wait_until="domcontentloaded")
+    counting.calls.clear()
+    with page.expect_navigation(wait_until="commit"):
+        page.click("a[data-scan-queue]")
+    shown = watch_progress(page, 2)
+    assert len(shown) >= 2, shown
+    assert shown[-1].startswith("Scanned ") and "conversations so far" in shown[-1]
+    with page.expect_navigation(wait_until="domcontentloaded"):
+        page.click("a.stop")
+    main = page.inner_text("main")
+    assert "The scan was stopped" in main and "partial: stopped early" in main
+    assert counting.count("skip=0&") == 1, "no second scan"

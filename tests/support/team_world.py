@@ -69,9 +69,13 @@ class Refusing:
         self.allow: int | None = None
         self.authorize: str | None = None
         self.users = False
+        #: Chat calls that reached this wrapper (tests count AIRisk calls).
+        self.chat_calls = 0
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         path = environ.get("PATH_INFO", "")
+        if path.startswith("/api/Chat/"):
+            self.chat_calls += 1
         if self.allow is not None and path.startswith("/api/Chat/"):
             self.allow -= 1
             self.on = self.allow < 0
