@@ -50,8 +50,9 @@ def _clean_environment(
 ) -> None:
     """Keep the developer's AIRISK_*/FLASK_*/SESSION_* variables out of tests.
 
-    Each test gets its own migrated SQLite database (DATABASE_URL), also
-    inherited by the dashboards tests start as processes.
+    Each test gets its own migrated SQLite database (DATABASE_URL), session
+    folder and signing key file, also inherited by the dashboards tests start
+    as processes: nothing is written to instance/.
     """
     for name in list(os.environ):
         if name.startswith(
@@ -64,6 +65,11 @@ def _clean_environment(
         }:
             monkeypatch.delenv(name)
     monkeypatch.setenv("DATABASE_URL", fresh_database(tmp_path_factory.mktemp("db")))
+    # An app built from the environment (the command line's db and audit
+    # commands) would otherwise keep sessions and a signing key in instance/.
+    state = tmp_path_factory.mktemp("state")
+    monkeypatch.setenv("SESSION_DIR", str(state / "sessions"))
+    monkeypatch.setenv("EVIDENCE_KEY_FILE", str(state / "evidence-key"))
 
 
 @pytest.fixture
