@@ -335,16 +335,13 @@ def _stream_scan(
             files=files,
         )
 
-    def tail(_: ScanProgress) -> str:
-        return render_template("conversations/scan_tail.html", done_url=done_url)
-
     return stream_scan(
         page,
         first,
         steps,
         progress=progress,
-        tail=tail,
-        error_template="conversations/scan_error.html",
+        folder="conversations",
+        done_url=done_url,
     )
 
 

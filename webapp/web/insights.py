@@ -87,16 +87,13 @@ def _stream(
     def progress(step: ScanProgress) -> str:
         return render_template("insights/scan_progress.html", progress=step)
 
-    def tail(_: ScanProgress) -> str:
-        return render_template("insights/scan_tail.html", done_url=_insights_url())
-
     return stream_scan(
         page,
         first,
         steps,
         progress=progress,
-        tail=tail,
-        error_template="insights/scan_error.html",
+        folder="insights",
+        done_url=_insights_url(),
     )
 
 

@@ -209,16 +209,13 @@ def _stream(
             matches=[(row, _link(user, row.id)) for row in rows],
         )
 
-    def tail(_: ScanProgress) -> str:
-        return render_template("conversations/scan_tail.html", done_url=done_url)
-
     return stream_scan(
         page,
         first,
         steps,
         progress=progress,
-        tail=tail,
-        error_template="conversations/scan_error.html",
+        folder="conversations",
+        done_url=done_url,
     )
 
 

@@ -160,19 +160,22 @@ def stream_scan(
     steps: Iterator[ScanProgress],
     *,
     progress: Callable[[ScanProgress], str],
-    tail: Callable[[ScanProgress], str],
-    error_template: str,
+    folder: str,
+    done_url: str,
 ) -> Response:
     """Stream ``page`` with each step of ``steps`` rendered at its marker.
 
     ``first`` was read before calling, so a rejected token or an unreachable
     AIRisk still got its proper page or redirect; a failure after that is
-    shown inline with ``error_template`` (``rejected=True`` or ``error=``).
+    shown inline with ``<folder>/scan_error.html`` (``rejected=True`` or
+    ``error=``). A finished scan ends with ``<folder>/scan_tail.html``, which
+    sends the browser to ``done_url``.
     When the client hangs up, writing fails and closing this generator
     closes ``steps``, which stops a job nobody else follows.
     """
     top, _, bottom = page.partition(MARKER)
     gone = client_gone()
+    error_template = f"{folder}/scan_error.html"
 
     def generate() -> Iterator[str]:
         yield top
@@ -194,7 +197,7 @@ def stream_scan(
         except ClientGone:
             return
         else:
-            yield tail(step)
+            yield render_template(f"{folder}/scan_tail.html", done_url=done_url)
         finally:
             close = getattr(steps, "close", None)
             if close is not None:
