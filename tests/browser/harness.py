@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 import importlib.util
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -25,8 +27,9 @@ from playwright.sync_api import (
     expect,
 )
 
-from webapp.demo_api import Dataset
-from webapp.demo_api.idp import PASSWORD
+from webapp.demo_api import Dataset, DemoOAuthClient, create_demo_app
+from webapp.demo_api.idp import PASSWORD, REVIEWER_GROUP, DemoIdentityProvider
+from webapp.demo_api.server import DemoServer
 
 ROOT = Path(__file__).resolve().parents[2]
 ALICE = "demo-alice"
@@ -254,6 +257,51 @@ class Late:
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         return self.app(environ, start_response)
+
+
+@contextmanager
+def serve_team_dashboard(
+    folder: Path, idp_folder: Path, **settings: Any
+) -> Iterator[str]:
+    """Serve a team-mode dashboard with the demo SSO provider and AIRisk API.
+
+    Yield its base URL; ``settings`` are added to the app's configuration.
+    """
+    from support import make_app
+
+    late = Late()
+    with DemoServer(late) as dashboard:
+        base = dashboard.url
+        client = DemoOAuthClient(
+            "api-client", "api-secret", (f"{base}/airisk/callback",)
+        )
+        with DemoServer(create_demo_app(oauth_client=client)) as api:
+            provider = DemoIdentityProvider(
+                [
+                    {
+                        "client_id": "dashboard",
+                        "client_secret": "sso-secret-0123456789",
+                        "redirect_uris": [f"{base}/sso/callback"],
+                        "post_logout_redirect_uris": [f"{base}/sso/signed-out"],
+                    }
+                ],
+                workdir=idp_folder,
+            )
+            with provider:
+                late.app = make_app(
+                    folder,
+                    AUTH_MODE="team",
+                    AIRISK_BASE_URL=api.url,
+                    OIDC_ISSUER=provider.issuer,
+                    OIDC_CLIENT_ID="dashboard",
+                    OIDC_CLIENT_SECRET="sso-secret-0123456789",
+                    REVIEWER_GROUPS=[REVIEWER_GROUP],
+                    AIRISK_CLIENT_ID="api-client",
+                    AIRISK_CLIENT_SECRET="api-secret",
+                    AIRISK_REDIRECT_URI=f"{base}/airisk/callback",
+                    **settings,
+                )
+                yield base
 
 
 def assert_accessible(page: Page) -> None:

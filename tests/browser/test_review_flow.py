@@ -9,50 +9,18 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from playwright.sync_api import BrowserContext, expect
-from support import make_app
 
-from webapp.demo_api import DemoOAuthClient, create_demo_app
-from webapp.demo_api.idp import REVIEWER_GROUP, DemoIdentityProvider
-from webapp.demo_api.server import DemoServer
-
-from .harness import Late, assert_accessible, sso_sign_in
+from .harness import assert_accessible, serve_team_dashboard, sso_sign_in
 
 
 @pytest.fixture(scope="module")
 def review_dashboard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    late = Late()
-    with DemoServer(late) as dashboard:
-        base = dashboard.url
-        client = DemoOAuthClient(
-            "api-client", "api-secret", (f"{base}/airisk/callback",)
-        )
-        with DemoServer(create_demo_app(oauth_client=client)) as api:
-            provider = DemoIdentityProvider(
-                [
-                    {
-                        "client_id": "dashboard",
-                        "client_secret": "sso-secret-0123456789",
-                        "redirect_uris": [f"{base}/sso/callback"],
-                        "post_logout_redirect_uris": [f"{base}/sso/signed-out"],
-                    }
-                ],
-                workdir=tmp_path_factory.mktemp("idp"),
-            )
-            with provider:
-                late.app = make_app(
-                    tmp_path_factory.mktemp("review-browser"),
-                    AUTH_MODE="team",
-                    AIRISK_BASE_URL=api.url,
-                    OIDC_ISSUER=provider.issuer,
-                    OIDC_CLIENT_ID="dashboard",
-                    OIDC_CLIENT_SECRET="sso-secret-0123456789",
-                    REVIEWER_GROUPS=[REVIEWER_GROUP],
-                    AUDITOR_GROUPS=["security"],
-                    AIRISK_CLIENT_ID="api-client",
-                    AIRISK_CLIENT_SECRET="api-secret",
-                    AIRISK_REDIRECT_URI=f"{base}/airisk/callback",
-                )
-                yield base
+    with serve_team_dashboard(
+        tmp_path_factory.mktemp("review-browser"),
+        tmp_path_factory.mktemp("idp"),
+        AUDITOR_GROUPS=["security"],
+    ) as base:
+        yield base
 
 
 def test_review_a_conversation_note_a_range_queue_and_trail(

@@ -89,16 +89,17 @@ def _last(conn: Connection) -> tuple[int, str]:
     return (last.seq, last.hash) if last else (0, GENESIS)
 
 
-_COLUMNS = ("seq", "at", *_FIELDS, "prev_hash", "hash")
+#: A trail row's columns, in order (the audit exports use them too).
+COLUMNS = ("seq", "at", *_FIELDS, "prev_hash", "hash")
 #: The append's two statements as plain SQL on the DBAPI cursor: through
 #: SQLAlchemy's Core they cost more than SQLite's own work (bench/trail.py).
 _LAST_SQL = "SELECT seq, hash FROM trail ORDER BY seq DESC LIMIT 1"
 _INSERT_SQL = {
     "named": "INSERT INTO trail ({}) VALUES ({})".format(
-        ", ".join(_COLUMNS), ", ".join(f":{c}" for c in _COLUMNS)
+        ", ".join(COLUMNS), ", ".join(f":{c}" for c in COLUMNS)
     ),
     "pyformat": "INSERT INTO trail ({}) VALUES ({})".format(
-        ", ".join(_COLUMNS), ", ".join(f"%({c})s" for c in _COLUMNS)
+        ", ".join(COLUMNS), ", ".join(f"%({c})s" for c in COLUMNS)
     ),
 }
 #: How SQLAlchemy's DateTime stores a time in SQLite (a string that sorts).

@@ -60,20 +60,6 @@ VIEWS = {
 PAGE = 100
 #: Most rows one export of the trail holds.
 MAX_EXPORT = 100_000
-_COLUMNS = (
-    "seq",
-    "at",
-    "subject",
-    "email",
-    "acting_as",
-    "action",
-    "target",
-    "conversation",
-    "client",
-    "request_id",
-    "prev_hash",
-    "hash",
-)
 
 
 def store() -> Store:
@@ -349,7 +335,7 @@ _OTHER_ACTIONS = {
 
 
 def _plain(row: Any) -> dict[str, Any]:
-    values = {name: getattr(row, name) for name in _COLUMNS}
+    values = {name: getattr(row, name) for name in trail.COLUMNS}
     values["at"] = row.at.isoformat(timespec="microseconds") + "Z"
     return values
 
@@ -366,7 +352,7 @@ def export(fmt: str) -> Response:
         if fmt == "csv":
             buffer = io.StringIO()
             writer = csv.writer(buffer)
-            writer.writerow(_COLUMNS)
+            writer.writerow(trail.COLUMNS)
             for row in rows:
                 values = _plain(row)
                 # A leading = + - @ would be a formula in a spreadsheet.
